@@ -1,0 +1,61 @@
+"""The ``creditdb`` command line: the composition root.
+
+Sub-command modules live in ``creditdb.commands`` and are imported only when used,
+and they import heavy libraries (pandas, Great Expectations, LightGBM) inside the
+command functions, so ``creditdb --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from creditdb import __version__
+
+#: command name -> "module:attribute"
+COMMANDS = {
+    "init": "creditdb.commands.init:init",
+    "institution": "creditdb.commands.institution:institution",
+    "submit": "creditdb.commands.submit:submit",
+    "submissions": "creditdb.commands.submit:submissions",
+    "synth": "creditdb.commands.synth:synth",
+    "demo": "creditdb.commands.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="creditdb")
+def cli() -> None:
+    """creditdb: SME credit-risk database, rating model and guarantee pricing.
+
+    The database is chosen by CREDITDB_URL (default: sqlite:///creditdb.sqlite in the
+    working directory). Every command has --help with an example.
+
+    \b
+    Quick start:
+      creditdb demo                       # everything, on an embedded database
+      creditdb init                       # create / upgrade the schema
+      creditdb institution add BK1 --name "First Bank" --kind bank --country JP
+      creditdb submit statements s.csv --institution BK1
+    """
+
+
+def main() -> None:
+    cli(prog_name="creditdb")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Click sub-commands, one module per command group."""

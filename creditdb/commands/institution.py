@@ -1,0 +1,78 @@
+"""``creditdb institution add|list``."""
+
+from __future__ import annotations
+
+import click
+
+from creditdb.output import emit_json, open_engine, reject
+
+KINDS = ("bank", "guarantee_corporation", "government")
+
+
+@click.group()
+def institution() -> None:
+    """Member institutions: banks, guarantee corporations, government bodies."""
+
+
+@institution.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--kind", type=click.Choice(KINDS), required=True)
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. JP.")
+@click.option("--json", "as_json", is_flag=True)
+def add(code: str, name: str, kind: str, country: str, as_json: bool) -> None:
+    """Register an institution under a short CODE.
+
+    \b
+    Example:
+      creditdb institution add BK1 --name "First Regional Bank" --kind bank --country JP
+    """
+    from sqlalchemy import select
+
+    from creditdb.db import session_scope
+    from creditdb.schema import Institution
+
+    country = country.upper()
+    if len(country) != 2 or not country.isalpha():
+        raise click.BadParameter("must be an ISO 3166-1 alpha-2 code such as JP", param_hint="--country")
+    engine = open_engine()
+    with session_scope(engine) as s:
+        if s.scalar(select(Institution).where(Institution.code == code)) is not None:
+            reject(f"institution {code!r} already exists", as_json=as_json)
+        inst = Institution(code=code, name=name, kind=kind, country=country)
+        s.add(inst)
+        s.flush()
+        row = {"id": inst.id, "code": code, "name": name, "kind": kind, "country": country}
+    if as_json:
+        emit_json({"ok": True, "institution": row})
+    else:
+        click.echo(f"added institution {code} ({name}, {kind}, {country})")
+
+
+@institution.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json: bool) -> None:
+    """List institutions.
+
+    \b
+    Example:
+      creditdb institution list --json
+    """
+    from sqlalchemy import select
+
+    from creditdb.db import session_scope
+    from creditdb.schema import Institution
+
+    engine = open_engine()
+    with session_scope(engine) as s:
+        rows = [
+            {"id": i.id, "code": i.code, "name": i.name, "kind": i.kind, "country": i.country}
+            for i in s.scalars(select(Institution).order_by(Institution.code))
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no institutions yet: creditdb institution add --help")
+    for r in rows:
+        click.echo(f"{r['code']:<10} {r['kind']:<22} {r['country']}  {r['name']}")

@@ -1,0 +1,48 @@
+"""Shared CLI plumbing: JSON output, exit codes, opening the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+
+EXIT_REJECTED = 1  # input was rejected (DESIGN.md conventions)
+EXIT_USAGE = 2  # click's own code for usage errors
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, (dt.date, dt.datetime)):
+        return obj.isoformat()
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, default=_default, indent=2, ensure_ascii=False)
+
+
+def emit_json(obj: Any) -> None:
+    click.echo(to_json(obj))
+
+
+def reject(message: str, payload: dict[str, Any] | None = None, as_json: bool = False) -> NoReturn:
+    """Report rejected input and exit with code 1."""
+    if as_json:
+        emit_json({"ok": False, "error": message, **(payload or {})})
+    else:
+        click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(EXIT_REJECTED)
+
+
+def open_engine(create: bool = True):
+    """Engine for CREDITDB_URL, upgraded to the latest schema (``creditdb init`` implicitly)."""
+    from creditdb.db import is_initialised, make_engine, upgrade
+
+    engine = make_engine()
+    if create and not is_initialised(engine):
+        upgrade(engine)
+    return engine

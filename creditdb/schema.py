@@ -1,0 +1,283 @@
+"""Database schema: typed SQLAlchemy 2.x declarative models.
+
+Amounts are in currency units of the row's ``currency`` (ISO 4217); rates are fractions
+per annum (0.015 = 1.5 % p.a.); PDs are one-year probabilities of default.
+
+No table holds a raw identifier: firms are keyed by an HMAC pseudonym, banks' borrower
+and loan keys are stored only as keyed hashes (see ``creditdb.anonymise``). Rows are
+never updated in place: a corrected statement is a new row from a later submission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Institution(Base):
+    """A member institution: bank, guarantee corporation or government body."""
+
+    __tablename__ = "institution"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # bank | guarantee_corporation | government
+    country: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Submission(Base):
+    """One file an institution submitted, with its validation result."""
+
+    __tablename__ = "submission"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # statements | loans | defaults
+    file_name: Mapped[str] = mapped_column(String(500))
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # loaded | partial
+    strict: Mapped[bool] = mapped_column(Boolean, default=False)
+    rows_total: Mapped[int] = mapped_column(Integer)
+    rows_loaded: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+    firms_new: Mapped[int] = mapped_column(Integer, default=0)
+    firms_linked: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Firm(Base):
+    """An SME, known only by its pseudonym and coarse attributes."""
+
+    __tablename__ = "firm"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), unique=True)
+    country: Mapped[str] = mapped_column(String(2))
+    industry: Mapped[str] = mapped_column(String(1))  # ISIC Rev.4 section
+    region: Mapped[str | None] = mapped_column(String(16))
+    established_year: Mapped[int | None] = mapped_column(Integer)
+    size_class: Mapped[str | None] = mapped_column(String(8))  # micro | small | medium | large
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class BorrowerLink(Base):
+    """Keyed hash of a bank's own borrower key -> firm. The key itself is never stored."""
+
+    __tablename__ = "borrower_link"
+    __table_args__ = (UniqueConstraint("institution_id", "borrower_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    borrower_hash: Mapped[str] = mapped_column(String(64))
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
+
+
+AMOUNT_COLUMNS = (
+    "sales",
+    "cost_of_sales",
+    "operating_profit",
+    "ordinary_profit",
+    "net_income",
+    "interest_expense",
+    "depreciation",
+    "cash",
+    "receivables",
+    "inventory",
+    "current_assets",
+    "fixed_assets",
+    "total_assets",
+    "current_liabilities",
+    "interest_bearing_debt",
+    "total_liabilities",
+    "net_assets",
+)
+
+
+class FinancialStatement(Base):
+    """One fiscal period's statement of one firm, as one institution submitted it.
+
+    Amounts in currency units. A later submission for the same firm, period and
+    institution supersedes this row; both rows are kept.
+    """
+
+    __tablename__ = "financial_statement"
+    __table_args__ = (Index("ix_statement_firm_period", "firm_id", "fiscal_year_end"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), index=True)
+    fiscal_year_end: Mapped[dt.date] = mapped_column(Date)
+    months: Mapped[int] = mapped_column(Integer, default=12)
+    currency: Mapped[str] = mapped_column(String(3))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    sales: Mapped[float] = mapped_column(Double)
+    cost_of_sales: Mapped[float | None] = mapped_column(Double)
+    operating_profit: Mapped[float | None] = mapped_column(Double)
+    ordinary_profit: Mapped[float | None] = mapped_column(Double)
+    net_income: Mapped[float] = mapped_column(Double)
+    interest_expense: Mapped[float | None] = mapped_column(Double)
+    depreciation: Mapped[float | None] = mapped_column(Double)
+    cash: Mapped[float | None] = mapped_column(Double)
+    receivables: Mapped[float | None] = mapped_column(Double)
+    inventory: Mapped[float | None] = mapped_column(Double)
+    current_assets: Mapped[float] = mapped_column(Double)
+    fixed_assets: Mapped[float | None] = mapped_column(Double)
+    total_assets: Mapped[float] = mapped_column(Double)
+    current_liabilities: Mapped[float] = mapped_column(Double)
+    interest_bearing_debt: Mapped[float | None] = mapped_column(Double)
+    total_liabilities: Mapped[float] = mapped_column(Double)
+    net_assets: Mapped[float] = mapped_column(Double)
+
+
+class Loan(Base):
+    """A loan to a firm. Amounts in currency units, ``interest_rate`` a fraction p.a."""
+
+    __tablename__ = "loan"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), index=True)
+    loan_hash: Mapped[str] = mapped_column(String(64), index=True)
+    origination_date: Mapped[dt.date] = mapped_column(Date)
+    maturity_date: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[float] = mapped_column(Double)
+    interest_rate: Mapped[float | None] = mapped_column(Double)
+    amortization: Mapped[str] = mapped_column(String(16), default="annuity")
+    secured: Mapped[bool] = mapped_column(Boolean, default=False)
+    guarantee_coverage: Mapped[float | None] = mapped_column(Double)
+    outstanding: Mapped[float | None] = mapped_column(Double)
+
+
+class DefaultEvent(Base):
+    """A credit event of a firm (CRD / Basel CRE36 definition, see docs/data-dictionary.md)."""
+
+    __tablename__ = "default_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), index=True)
+    default_date: Mapped[dt.date] = mapped_column(Date)
+    event_type: Mapped[str] = mapped_column(String(24))
+    loan_hash: Mapped[str | None] = mapped_column(String(64))
+    exposure: Mapped[float | None] = mapped_column(Double)
+
+
+class ModelVersion(Base):
+    """A trained rating model: artifact, hashes, spec, metrics and approval state."""
+
+    __tablename__ = "model_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate|approved|retired
+    artifact: Mapped[str] = mapped_column(Text)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    code_version: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    validation_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approval_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Score(Base):
+    """A PD given to one firm's statement by one model version."""
+
+    __tablename__ = "score"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"), index=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("financial_statement.id"))
+    pd: Mapped[float] = mapped_column(Double)
+    grade: Mapped[str] = mapped_column(String(8))
+    fee_category: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    scored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Guarantee(Base):
+    """A guarantee an agency issued on a loan; fee rate a fraction p.a."""
+
+    __tablename__ = "guarantee"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    coverage: Mapped[float] = mapped_column(Double)
+    pd: Mapped[float | None] = mapped_column(Double)
+    fee_category: Mapped[int | None] = mapped_column(Integer)
+    fee_rate: Mapped[float] = mapped_column(Double)
+    breakeven_rate: Mapped[float | None] = mapped_column(Double)
+    schedule: Mapped[str] = mapped_column(String(64))
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_version.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained audit record."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    input_hash: Mapped[str | None] = mapped_column(String(64))
+    output_hash: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+__all__ = [
+    "AMOUNT_COLUMNS",
+    "AuditEvent",
+    "Base",
+    "BorrowerLink",
+    "DefaultEvent",
+    "FinancialStatement",
+    "Firm",
+    "Guarantee",
+    "Institution",
+    "Loan",
+    "ModelVersion",
+    "Score",
+    "Submission",
+]

@@ -1,0 +1,78 @@
+"""Run-time settings read from the environment.
+
+``CREDITDB_URL``            SQLAlchemy URL; default ``sqlite:///creditdb.sqlite`` in the
+                            working directory (the embedded, single-user mode).
+``CREDITDB_PSEUDONYM_KEY``  hex or text secret for the HMAC-SHA256 pseudonyms. When unset
+                            in embedded mode a random key is created once in
+                            ``creditdb.key`` beside the SQLite file (mode 0600).
+``CREDITDB_ACTOR``          name recorded as the actor of audit events (default: OS user).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_URL = "sqlite:///creditdb.sqlite"
+
+
+class ConfigError(RuntimeError):
+    """Settings are missing or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    actor: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        tail = self.url.split(":///", 1)[-1]
+        return None if tail in ("", ":memory:") else Path(tail)
+
+
+def get_settings() -> Settings:
+    url = os.environ.get("CREDITDB_URL", DEFAULT_URL)
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        # Always use psycopg 3 (DESIGN.md): plain postgresql:// would pick psycopg2.
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    try:
+        actor = os.environ.get("CREDITDB_ACTOR") or getpass.getuser()
+    except Exception:  # pragma: no cover - no passwd entry in some containers
+        actor = "unknown"
+    return Settings(url=url, actor=actor)
+
+
+def pseudonym_key(settings: Settings | None = None) -> bytes:
+    """Return the secret key for firm pseudonyms (bytes).
+
+    Order: ``CREDITDB_PSEUDONYM_KEY``; else, in SQLite mode, ``creditdb.key`` beside the
+    database file (created with 32 random bytes on first use). A PostgreSQL database
+    needs the environment variable: the operator must hold the key, not a file on a
+    client machine.
+    """
+    env = os.environ.get("CREDITDB_PSEUDONYM_KEY")
+    if env:
+        return env.encode("utf-8")
+    settings = settings or get_settings()
+    db_path = settings.sqlite_path()
+    if db_path is None:
+        raise ConfigError(
+            "CREDITDB_PSEUDONYM_KEY is not set. A server database needs the operator's "
+            "pseudonym key in the environment (see README, 'PostgreSQL')."
+        )
+    key_file = db_path.with_name(db_path.stem + ".key") if db_path.suffix else Path(str(db_path) + ".key")
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return key_file.read_text().strip().encode("utf-8")
