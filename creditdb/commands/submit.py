@@ -1,0 +1,210 @@
+"""``creditdb submit statements|loans|defaults FILE`` and ``creditdb submissions list|show``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+
+from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
+
+SHOWN_ISSUES = 20
+
+
+def _print_result(res: dict) -> None:
+    name = res["file"]
+    status = res["status"]
+    if status == "duplicate":
+        d = res["duplicate_of"]
+        click.secho(f"{name}: refused: the same file was already submitted as submission {d['submission_id']} "
+                    f"by {d['institution']} on {str(d['received_at'])[:19]} (creditdb submissions show "
+                    f"{d['submission_id']})", fg="red", err=True)
+        return
+    for b in res["blocking"]:
+        where = ", ".join(p for p in (f"file {b['file']}", b["row"] and f"row {b['row']}",
+                                      b["column"] and f"column '{b['column']}'") if p)
+        click.secho(f"{where}: {b['message']} [{b['rule']}]", fg="red", err=True)
+    colour = {"loaded": "green", "partial": "yellow", "rejected": "red"}[status]
+    click.secho(f"{name}: {status}: {res['rows_loaded']} of {res['rows_total']} rows loaded, "
+                f"{res['rows_rejected']} rejected, {res['warnings']} warnings", fg=colour)
+    if res["submission_id"]:
+        click.echo(f"  submission {res['submission_id']}: {res['firms_new']} new firms, "
+                   f"{res['firms_linked']} linked to firms other institutions submitted"
+                   + (f", {res['superseded']} statements supersede earlier ones" if res.get("superseded") else ""))
+    if res["issue_counts"]:
+        click.echo("  findings by rule:")
+        for rule, n in res["issue_counts"].items():
+            click.echo(f"    {n:>8}  {rule}")
+        shown = res["issues"][:SHOWN_ISSUES]
+        click.echo(f"  first {len(shown)} findings (row: column = value: problem):")
+        for i in shown:
+            click.echo(f"    {name}, row {i['row']}, column '{i['column']}' = {i['value']!r}: "
+                       f"{i['message']} [{i['severity']}:{i['rule']}]")
+    if status == "rejected" and res["strict"] and res["rows_rejected"]:
+        click.echo("  --strict: the whole file was rejected because some rows failed; nothing was stored.")
+    elif status == "rejected" and not res["blocking"]:
+        click.echo("  no row passed validation; nothing was stored.")
+
+
+def _write_report(path: Path, res: dict) -> None:
+    rows = res["blocking"] + res["issues"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["file", "row", "column", "value", "rule", "severity", "message"],
+                           extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({"file": res["file"], **{k: _neutral(v) for k, v in r.items() if k != "file"}})
+
+
+def _neutral(value):
+    """Neutralise spreadsheet formulas in exported text (OWASP CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool, report: Path | None) -> None:
+    from creditdb.settings import ConfigError, get_settings, pseudonym_key
+    from pipelines.ingest import UnknownInstitution, submit_file
+
+    engine = open_engine()
+    settings = get_settings()
+    try:
+        key = pseudonym_key(settings)
+    except ConfigError as exc:
+        reject(str(exc), as_json=as_json)
+    try:
+        result = submit_file(engine, kind, file, institution, key=key, actor=settings.actor, strict=strict)
+    except UnknownInstitution as exc:
+        reject(str(exc), as_json=as_json)
+    res = result.as_dict()
+    if report:
+        _write_report(report, res)
+    if as_json:
+        emit_json(res)
+    else:
+        _print_result(res)
+        if report:
+            click.echo(f"  full report: {report}")
+    if result.status != "loaded":
+        sys.exit(EXIT_REJECTED)
+
+
+def _command(kind: str, example_file: str, help_text: str) -> click.Command:
+    @click.command(name=kind, help=help_text + f"""
+
+    Rows failing a *row* rule are rejected and the rest loaded (exit code 1 tells
+    that something was rejected); --strict rejects the whole file instead. A file
+    with a *blocking* problem (unreadable, not UTF-8, missing required column) is
+    rejected whole. Nothing is stored for a rejected file.
+
+    \b
+    Example:
+      creditdb submit {kind} {example_file} --institution BK1
+      creditdb submit {kind} {example_file} --institution BK1 --strict --json
+    """)
+    @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+    @click.option("--institution", "-i", required=True, help="Code of the submitting institution.")
+    @click.option("--strict", is_flag=True, help="Reject the whole file if any row fails.")
+    @click.option("--report", type=click.Path(path_type=Path, dir_okay=False),
+                  help="Write every finding (file, row, column, value, rule) to this CSV.")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable result.")
+    def cmd(file: Path, institution: str, strict: bool, report: Path | None, as_json: bool) -> None:
+        _submit(kind, file, institution, strict, as_json, report)
+
+    return cmd
+
+
+@click.group()
+def submit() -> None:
+    """Submit a CSV or Parquet file of statements, loans or defaults.
+
+    Columns, units and codes: docs/data-dictionary.md.
+    """
+
+
+submit.add_command(_command("statements", "statements.csv", "Submit SME financial statements."))
+submit.add_command(_command("loans", "loans.parquet", "Submit loans to SMEs."))
+submit.add_command(_command("defaults", "defaults.csv", "Submit default (credit) events."))
+
+
+@click.group()
+def submissions() -> None:
+    """Browse earlier submissions and their validation reports."""
+
+
+@submissions.command("list")
+@click.option("--institution", "-i", help="Only this institution's submissions.")
+@click.option("--json", "as_json", is_flag=True)
+def list_(institution: str | None, as_json: bool) -> None:
+    """List submissions, newest first.
+
+    \b
+    Example:
+      creditdb submissions list --institution BK1
+    """
+    from sqlalchemy import select
+
+    from creditdb.schema import Institution, Submission
+
+    engine = open_engine()
+    stmt = (select(*Submission.__table__.c, Institution.code)
+            .join(Institution, Institution.id == Submission.institution_id).order_by(Submission.id.desc()))
+    if institution:
+        stmt = stmt.where(Institution.code == institution)
+    with engine.connect() as conn:
+        rows = [_summary(r, r.code) for r in conn.execute(stmt).all()]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no submissions yet")
+    for r in rows:
+        click.echo(f"{r['id']:>5}  {r['received_at'][:19]}  {r['institution']:<8} {r['kind']:<10} {r['status']:<8} "
+                   f"{r['rows_loaded']:>9} loaded {r['rows_rejected']:>7} rejected  {r['file_name']}")
+
+
+def _summary(r, code: str) -> dict:
+    return {"id": r.id, "institution": code, "kind": r.kind, "file_name": r.file_name, "status": r.status,
+            "rows_total": r.rows_total, "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected,
+            "warnings": r.warnings, "firms_new": r.firms_new, "firms_linked": r.firms_linked,
+            "sha256": r.file_sha256, "received_at": str(r.received_at)}
+
+
+@submissions.command("show")
+@click.argument("submission_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def show(submission_id: int, as_json: bool) -> None:
+    """Show one submission with its validation report.
+
+    \b
+    Example:
+      creditdb submissions show 3 --json
+    """
+    from sqlalchemy import select
+
+    from creditdb.schema import Institution, Submission
+
+    engine = open_engine()
+    with engine.connect() as conn:
+        r = conn.execute(select(*Submission.__table__.c, Institution.code)
+                         .join(Institution, Institution.id == Submission.institution_id)
+                         .where(Submission.id == submission_id)).first()
+    if r is None:
+        reject(f"no submission {submission_id}", as_json=as_json)
+    out = {**_summary(r, r.code), "strict": r.strict, "report": r.report}
+    if as_json:
+        emit_json(out)
+        return
+    for k, v in out.items():
+        if k != "report":
+            click.echo(f"{k:>14}: {v}")
+    counts = r.report.get("issue_counts", {})
+    if counts:
+        click.echo("findings by rule:")
+        for rule, n in counts.items():
+            click.echo(f"  {n:>8}  {rule}")
+        for i in r.report.get("issues", [])[:SHOWN_ISSUES]:
+            click.echo(f"  row {i['row']}, column '{i['column']}' = {i['value']!r}: {i['message']}")

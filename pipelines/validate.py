@@ -1,0 +1,287 @@
+"""Validation of submission files: typing, then Great Expectations suites.
+
+Each expectation in ``expectations/<kind>.json`` carries ``meta.severity``:
+
+* ``blocking`` - the whole file is rejected (missing required column, no rows);
+* ``row`` - the offending rows are rejected and the rest is loaded (unless ``--strict``);
+* ``warning`` - the row is loaded and the finding recorded with the submission.
+
+Before the suite runs, every value is typed by the data dictionary (rules
+``type.number``, ``type.integer``, ``type.date``, ``type.bool``) and the derived columns
+used by the accounting-identity expectations (names starting with ``_``) are added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines import dictionary as D
+
+SEVERITIES = ("blocking", "row", "warning")
+
+#: derived column -> (columns shown in the report, formula)
+DERIVED: dict[str, tuple[tuple[str, ...], str]] = {
+    "_balance_gap": (("total_assets", "total_liabilities", "net_assets"),
+                     "|total_assets - (total_liabilities + net_assets)| / total_assets"),
+    "_current_assets_excess": (("current_assets", "total_assets"),
+                               "(current_assets - total_assets) / total_assets"),
+    "_current_liabilities_excess": (("current_liabilities", "total_liabilities"),
+                                    "(current_liabilities - total_liabilities) / max(total_liabilities, 1)"),
+    "_liquid_assets_excess": (("cash", "receivables", "inventory", "current_assets"),
+                              "(cash + receivables + inventory - current_assets) / max(current_assets, 1)"),
+    "_interest_bearing_debt_excess": (("interest_bearing_debt", "total_liabilities"),
+                                      "(interest_bearing_debt - total_liabilities) / max(total_liabilities, 1)"),
+    "_interest_rate_implied": (("interest_expense", "interest_bearing_debt"),
+                               "interest_expense / interest_bearing_debt (when debt > 0)"),
+}
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_UPPER_CODES = {"country", "currency", "industry"}
+
+
+@dataclass
+class Issue:
+    """One finding: file row number (CSV header = row 1), column, submitted value, rule."""
+
+    row: int
+    column: str | None
+    value: str | None
+    rule: str
+    severity: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_suite(kind: str) -> dict[str, Any]:
+    """The expectation suite of a submission kind, as stored JSON."""
+    text = resources.files("expectations").joinpath(f"{kind}.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _text(series: pd.Series) -> pd.Series:
+    out = series.astype("string").str.strip()
+    return out.mask(out == "")
+
+
+def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
+    """Type the columns of ``raw`` by the data dictionary; report values that do not parse.
+
+    Returns the typed frame (all dictionary columns present, missing ones as NA) and the
+    type issues. Unknown columns are dropped.
+    """
+    issues: list[Issue] = []
+    typed: dict[str, pd.Series] = {}
+    n = len(raw)
+    for col in D.COLUMNS[kind]:
+        if col.name not in raw.columns:
+            if col.type in ("amount", "rate", "int"):
+                typed[col.name] = pd.Series(np.nan, index=raw.index, dtype="float64")
+            elif col.type == "date":
+                typed[col.name] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
+            else:
+                typed[col.name] = pd.Series(pd.NA, index=raw.index, dtype="string")
+            continue
+        src = raw[col.name]
+        if col.type in ("amount", "rate", "int"):
+            if pd.api.types.is_numeric_dtype(src) and not pd.api.types.is_bool_dtype(src):
+                values = src.astype("float64")
+                bad = pd.Series(False, index=raw.index)
+            else:
+                text = _text(src)
+                values = pd.to_numeric(text, errors="coerce").astype("float64")
+                bad = text.notna() & values.isna()
+            rule, what = "type.number", "a number"
+            if col.type == "int":
+                frac = values.notna() & (values != np.floor(values.fillna(0)))
+                bad = bad | frac
+                values = values.mask(frac)
+                rule, what = "type.integer", "a whole number"
+            finite = np.isfinite(values.fillna(0).to_numpy())
+            if not finite.all():
+                bad = bad | pd.Series(~finite, index=raw.index)
+                values = values.where(finite)
+            typed[col.name] = values
+        elif col.type == "date":
+            if pd.api.types.is_datetime64_any_dtype(src):
+                values = src.astype("datetime64[s]")
+                bad = pd.Series(False, index=raw.index)
+            else:
+                text = _text(src)
+                values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[s]")
+                bad = text.notna() & values.isna()
+            rule, what = "type.date", "a date in the form YYYY-MM-DD"
+            typed[col.name] = values
+        elif col.type == "bool":
+            if pd.api.types.is_bool_dtype(src):
+                values = src.astype("boolean")
+                bad = pd.Series(False, index=raw.index)
+            else:
+                text = _text(src).str.lower()
+                values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+                values[text.isin(_TRUE).fillna(False).to_numpy()] = True
+                values[text.isin(_FALSE).fillna(False).to_numpy()] = False
+                bad = text.notna() & values.isna()
+            rule, what = "type.bool", "true or false"
+            typed[col.name] = values
+        else:
+            values = _text(src)
+            if col.name in _UPPER_CODES:
+                values = values.str.upper()
+            elif col.type == "code":
+                values = values.str.lower()
+            typed[col.name] = values
+            continue
+        if bool(bad.any()):
+            for row in raw.index[bad.to_numpy()]:
+                issues.append(Issue(int(row), col.name, _show(raw.at[row, col.name]), rule, "row",
+                                    f"'{col.name}' must be {what}"))
+    frame = pd.DataFrame(typed, index=raw.index)
+    assert len(frame) == n
+    frame.attrs["type_issues"] = {(i.row, i.column) for i in issues}
+    if kind == "statements":
+        _add_derived(frame)
+    return frame, issues
+
+
+def _add_derived(f: pd.DataFrame) -> None:
+    ta = f["total_assets"]
+    tl = f["total_liabilities"]
+    ca = f["current_assets"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["_balance_gap"] = ((ta - (tl + f["net_assets"])).abs() / ta.where(ta > 0)).astype("float64")
+        f["_current_assets_excess"] = ((ca - ta) / ta.where(ta > 0)).astype("float64")
+        f["_current_liabilities_excess"] = ((f["current_liabilities"] - tl) / tl.clip(lower=1)).astype("float64")
+        liquid = f[["cash", "receivables", "inventory"]].sum(axis=1, min_count=1)
+        f["_liquid_assets_excess"] = ((liquid - ca) / ca.clip(lower=1)).astype("float64")
+        f["_interest_bearing_debt_excess"] = ((f["interest_bearing_debt"] - tl) / tl.clip(lower=1)).astype("float64")
+        ibd = f["interest_bearing_debt"]
+        f["_interest_rate_implied"] = (f["interest_expense"] / ibd.where(ibd > 0)).astype("float64")
+
+
+def _show(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or value is pd.NaT:
+        return None
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@lru_cache(maxsize=8)
+def get_validator(kind: str, today: dt.date | None = None) -> "Validator":
+    """A cached validator: building the Great Expectations context costs about a second."""
+    return Validator(kind, today=today)
+
+
+class Validator:
+    """Runs one kind's expectation suite on typed chunks with Great Expectations."""
+
+    def __init__(self, kind: str, today: dt.date | None = None) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        import great_expectations as gx
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        self.kind = kind
+        self.today = pd.Timestamp(today or dt.date.today())
+        stored = load_suite(kind)
+        self._context = gx.get_context(mode="ephemeral")
+        try:
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            self._context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        except Exception:  # pragma: no cover - older/newer GE without this knob
+            pass
+        date_cols = set(D.of_type(kind, "date"))
+        by_severity: dict[str, list[dict]] = {s: [] for s in SEVERITIES}
+        for exp in stored["expectations"]:
+            exp = json.loads(json.dumps(exp))
+            kwargs = exp["kwargs"]
+            cols = {kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B")}
+            if cols & date_cols:
+                for key in ("min_value", "max_value"):
+                    if isinstance(kwargs.get(key), str):
+                        kwargs[key] = pd.Timestamp(kwargs[key])
+            by_severity[exp["meta"]["severity"]].append(exp)
+        self.expectations = by_severity
+        self._suites = {
+            sev: ExpectationSuite(name=f"{stored['name']}_{sev}", expectations=exps)
+            for sev, exps in by_severity.items()
+        }
+        source = self._context.data_sources.add_pandas(f"creditdb_{kind}")
+        self._batch_definition = source.add_dataframe_asset("submission").add_batch_definition_whole_dataframe("chunk")
+
+    def _run(self, severity: str, frame: pd.DataFrame):
+        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(
+            self._suites[severity],
+            result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0},
+            expectation_parameters={"today": self.today},
+        )
+
+    def check_columns(self, raw: pd.DataFrame, file: str) -> list[dict[str, Any]]:
+        """Blocking expectations on the first chunk; returns blocking problems (empty if none)."""
+        problems = []
+        result = self._run("blocking", raw)
+        for r in result.results:
+            if not r.success:
+                meta = r.expectation_config.meta
+                problems.append({"file": file, "row": 1, "column": r.expectation_config.kwargs.get("column"),
+                                 "rule": meta["rule"], "severity": "blocking", "message": meta["message"]})
+        return problems
+
+    def validate(self, raw: pd.DataFrame, typed: pd.DataFrame) -> list[Issue]:
+        """Row and warning expectations on a typed chunk; issues refer to file rows."""
+        issues: list[Issue] = []
+        typed_bad = typed.attrs.get("type_issues", set())
+        for severity in ("row", "warning"):
+            if not self.expectations[severity]:
+                continue
+            result = self._run(severity, typed)
+            for r in result.results:
+                if r.success:
+                    continue
+                info = r.exception_info or {}
+                if info.get("raised_exception"):
+                    raise RuntimeError(f"expectation {r.expectation_config.type} failed to run: "
+                                       f"{info.get('exception_message')}")
+                cfg = r.expectation_config
+                meta = cfg.meta
+                column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A")
+                for row in r.result.get("unexpected_index_list") or []:
+                    row = int(row if not isinstance(row, dict) else row.get("row"))
+                    if meta["rule"] == "value.required" and (row, column) in typed_bad:
+                        continue  # already reported as a value that does not parse
+                    issues.append(Issue(row, *self._where(raw, typed, row, column, cfg.kwargs),
+                                        meta["rule"], severity, meta["message"]))
+        return issues
+
+    def _where(self, raw: pd.DataFrame, typed: pd.DataFrame, row: int, column: str | None,
+               kwargs: dict) -> tuple[str | None, str | None]:
+        if column in DERIVED:
+            shown = DERIVED[column][0]
+            value = ", ".join(f"{c}={_show(typed.at[row, c])}" for c in shown)
+            return shown[0], value
+        if "column_B" in kwargs:
+            a, b = kwargs["column_A"], kwargs["column_B"]
+            return a, f"{a}={_show(_raw_or_typed(raw, typed, row, a))}, {b}={_show(_raw_or_typed(raw, typed, row, b))}"
+        return column, _show(_raw_or_typed(raw, typed, row, column))
+
+
+def _raw_or_typed(raw: pd.DataFrame, typed: pd.DataFrame, row: int, column: str | None) -> Any:
+    if column is None:
+        return None
+    if column in raw.columns:
+        return raw.at[row, column]
+    return typed.at[row, column] if column in typed.columns else None
