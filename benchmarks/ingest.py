@@ -1,0 +1,112 @@
+"""Ingest benchmark: N synthetic statement rows from CSV into PostgreSQL, end to end.
+
+Compares, in one run on the same file:
+  * raw   - ``psql \\copy`` of the CSV into a bare typed table (no validation, no keys);
+  * ours  - ``creditdb submit statements`` in a fresh process: read, type, validate
+            (Great Expectations), anonymise, resolve firms, COPY, audit.
+Prints JSON with both wall times, their ratio and the peak RSS of our process.
+
+Usage: python benchmarks/ingest.py [--rows 1000000] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def make_file(rows: int, out: Path, seed: int) -> Path:
+    from pipelines import synth
+
+    years = 8
+    data = synth.generate(firms=int(rows / years * 1.12) + 10, years=years, banks=1, seed=seed)
+    frame = data.statements["BK1"].head(rows)
+    path = out / "statements.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="creditdb-bench-"))
+    t = time.perf_counter()
+    path = make_file(args.rows, work, args.seed)
+    gen_s = time.perf_counter() - t
+    header = path.open().readline().strip().split(",")
+    n_rows = sum(1 for _ in path.open()) - 1
+
+    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
+    db = f"creditdb_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    url = args.pg.rsplit("/", 1)[0] + "/" + db
+    libpq = url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        from pipelines import dictionary as D
+
+        types = {c.name: c.type for c in D.STATEMENTS}
+        sqltype = {"amount": "double precision", "rate": "double precision", "int": "integer", "date": "date"}
+        cols = ", ".join(f'"{c}" {sqltype.get(types.get(c, "text"), "text")}' for c in header)
+        subprocess.run(["psql", libpq, "-q", "-c", f"CREATE TABLE bare ({cols})"], check=True)
+        t = time.perf_counter()
+        subprocess.run(["psql", libpq, "-q", "-c", f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER true)"],
+                       check=True)
+        raw_s = time.perf_counter() - t
+
+        env = {**os.environ, "CREDITDB_URL": url, "CREDITDB_PSEUDONYM_KEY": "bench-key", "CREDITDB_ACTOR": "bench"}
+        exe = [sys.executable, "-m", "creditdb.cli"]
+        subprocess.run(exe + ["init"], env=env, check=True, capture_output=True)
+        subprocess.run(exe + ["institution", "add", "BK1", "--name", "Bench", "--kind", "bank", "--country", "JP"],
+                       env=env, check=True, capture_output=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t = time.perf_counter()
+        res = subprocess.run(exe + ["submit", "statements", str(path), "-i", "BK1", "--json"], env=env,
+                             capture_output=True, text=True)
+        ours_s = time.perf_counter() - t
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        out = json.loads(res.stdout)
+        startup = subprocess.run([sys.executable, "-c", "import time; t=time.perf_counter();"
+                                  "from pipelines.validate import Validator; Validator('statements');"
+                                  "print(time.perf_counter()-t)"], capture_output=True, text=True, env=env)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(json.dumps({
+        "benchmark": "ingest_statements_csv_postgresql",
+        "rows": n_rows,
+        "columns": len(header),
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "raw_copy_s": round(raw_s, 2),
+        "creditdb_submit_s": round(ours_s, 2),
+        "ratio_vs_raw_copy": round(ours_s / raw_s, 2),
+        "validator_startup_s": round(float(startup.stdout.strip() or "nan"), 2),
+        "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
+        "status": out["status"],
+        "rows_loaded": out["rows_loaded"],
+        "rows_rejected": out["rows_rejected"],
+        "generate_file_s": round(gen_s, 1),
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
