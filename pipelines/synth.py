@@ -92,22 +92,26 @@ def _logistic(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _corporate_numbers(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Unique 13-digit Japanese corporate numbers with a valid leading check digit.
+def corporate_check_digit(base: np.ndarray) -> np.ndarray:
+    """Leading check digit of Japanese 13-digit corporate numbers (NTA specification).
 
-    Check digit = 9 - (sum of P_i * Q_i mod 9) over the 12-digit base, P_i the i-th
-    digit from the right, Q_i = 1 for odd i and 2 for even i (NTA specification).
+    ``base`` holds the 12-digit numbers; check = 9 - (sum_i P_i Q_i mod 9), P_i the i-th
+    digit counted from the right, Q_i = 1 for odd i and 2 for even i.
     """
-    draws = rng.integers(0, 10**12, n + n // 10 + 16)
-    _, first = np.unique(draws, return_index=True)
-    base = draws[np.sort(first)[:n]]  # distinct, in draw order
-    total = np.zeros(n, dtype=np.int64)
-    b = base.copy()
+    b = np.asarray(base, dtype=np.int64).copy()
+    total = np.zeros(b.shape, dtype=np.int64)
     for i in range(1, 13):
         total += (b % 10) * (1 if i % 2 else 2)
         b //= 10
-    check = 9 - total % 9
-    num = check * 10**12 + base
+    return 9 - total % 9
+
+
+def _corporate_numbers(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Distinct 13-digit corporate numbers (random base, valid check digit), as strings."""
+    draws = rng.integers(0, 10**12, n + n // 10 + 16)
+    _, first = np.unique(draws, return_index=True)
+    base = draws[np.sort(first)[:n]]  # distinct, in draw order
+    num = corporate_check_digit(base) * 10**12 + base
     return np.char.zfill(num.astype(str), 13).astype(object)
 
 
