@@ -58,7 +58,8 @@ class SynthData:
 # ----------------------------------------------------------------------------- dates
 def _eom(months: np.ndarray) -> np.ndarray:
     """Last day of the month, for months counted since 1970-01 (datetime64[M] as int)."""
-    return (np.asarray(months, dtype="int64") + 1).astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D")
+    next_month = (np.asarray(months, dtype="int64") + 1).astype("datetime64[M]")
+    return next_month.astype("datetime64[D]") - np.timedelta64(1, "D")
 
 
 def _month_index(year: np.ndarray | int, month: np.ndarray | int) -> np.ndarray:
@@ -175,8 +176,8 @@ def _make_firms(n: int, banks: int, start_year: int, years: int, rng: np.random.
     address = np.array([f"{a}-{b}-{c} {t}, {p}" for a, b, c, t, p in
                         zip(blk[:, 0].tolist(), blk[:, 1].tolist(), blk[:, 2].tolist(), town.tolist(), pref.tolist())],
                        dtype=object)
-    rep = np.array([f"{g} {s}" for g, s in zip(_pick(rng, P.GIVEN_NAMES, n).tolist(), _pick(rng, P.SURNAMES, n).tolist())],
-                   dtype=object)
+    given, family = _pick(rng, P.GIVEN_NAMES, n).tolist(), _pick(rng, P.SURNAMES, n).tolist()
+    rep = np.array([f"{g} {s}" for g, s in zip(given, family)], dtype=object)
     area = np.array([P.REGIONS[r][3] for r in regions], dtype=object)[region_idx]
     local_len = 10 - np.array([len(a) for a in area.tolist()])
     mid = rng.integers(0, 10**4, n)
@@ -669,9 +670,18 @@ def inject_errors(df: pd.DataFrame, error_rate: float,
 
 # ----------------------------------------------------------------------------- writing
 def _save(df: pd.DataFrame, path: Path, fmt: str) -> Path:
+    """Write one frame as CSV (pyarrow writer: text quoted, blanks empty) or Parquet."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    df = df.copy(deep=False)
+    for c in df.columns:  # mixed columns (after error injection) are written as text
+        if df[c].dtype == object:
+            df[c] = df[c].map(lambda v: None if v is None or v is pd.NA or v != v else str(v)).astype("str")
     if fmt == "csv":
         path = path.with_suffix(".csv")
-        df.to_csv(path, index=False, lineterminator="\n")
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
     elif fmt == "parquet":
         path = path.with_suffix(".parquet")
         df.to_parquet(path, index=False)
