@@ -167,7 +167,7 @@ def _make_firms(n: int, banks: int, start_year: int, years: int, rng: np.random.
     fe = rng.standard_normal((n, 6))
 
     width = max(6, len(str(n)))
-    ids = np.arange(1, n + 1)
+    ids = rng.permutation(n) + 1  # name numbers unrelated to the answers' firm_ref
     names = _pick(rng, [f"{{}} {s}" for s in P.SUFFIXES], n)
     firm_name = np.array([t.format(f"Firm {i:0{width}d}") for t, i in zip(names.tolist(), ids.tolist())], dtype=object)
     town = _pick(rng, P.TOWNS, n)

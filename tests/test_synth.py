@@ -153,6 +153,11 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     assert files["a"] == files["b"]
     assert files["a"]["BK1/statements.csv"] != files["c"]["BK1/statements.csv"]
     assert "BK2/injected_errors.csv" in files["a"]
+    pq = []
+    for name in ("p1", "p2"):
+        summary = synth.write(synth.generate(100, 3, 2, 5), tmp_path / name, "parquet")
+        pq.append([(tmp_path / name / f).read_bytes() for f in summary["files"]])
+    assert pq[0] == pq[1]
 
 
 def test_parquet_output_matches_csv(tmp_path):
