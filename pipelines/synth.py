@@ -420,22 +420,36 @@ def generate(firms: int, years: int, banks: int, seed: int, start_year: int = 20
     est_missing = r_fin.random(n) < P.FIRM_MISSING_SHARES["established"]
     m0 = int(fye_m.min())
     fye_lookup = _str_array(_iso(_eom(np.arange(m0, int(fye_m.max()) + 1))))
-    panel: dict[str, Any] = {
-        "corporate_number": _str_array(f.corporate_number).take(fi),
-        **{k: _str_array(v).take(fi) for k, v in f.pii.items()},
-        "country": _str_array(np.array(["JP"], dtype=object)).take(np.zeros(nr, dtype=np.int64)),
-        "postal_code": _str_array(f.postal_code).take(fi),
-        "industry": _str_array(f.industry).take(fi),
-        "established": _str_array(_iso(f.established, ~est_missing)).take(fi),
-        "fiscal_year_end": fye_lookup.take(fye_m[fi, ti] - m0),
-        "months": _int_array(np.full(nr, 12), row_missing["months"]),
-        "currency": _str_array(np.array(["JPY"], dtype=object)).take(np.zeros(nr, dtype=np.int64)),
+    fye_idx = fye_m[fi, ti] - m0
+    consts = {"country": "JP", "currency": "JPY"}
+    firm_text = {  # firm-level text, taken per bank by firm index
+        "corporate_number": _str_array(f.corporate_number),
+        **{k: _str_array(v) for k, v in f.pii.items()},
+        "postal_code": _str_array(f.postal_code),
+        "industry": _str_array(f.industry),
+        "established": _str_array(_iso(f.established, ~est_missing)),
     }
+    row_int = {"months": (np.full(nr, 12, dtype=np.int64), row_missing["months"])}
     for k, mat in fin.items():
-        panel[k] = _int_array(mat[fi, ti], row_missing.get(k))
-    stmt_cols = [c for c in dd.names("statements") if c in panel]
-    panel_df = pd.DataFrame({c: panel[c] for c in stmt_cols}, copy=False)
-    del panel
+        row_int[k] = (mat[fi, ti], row_missing.get(k, np.zeros(nr, dtype=bool)))
+    stmt_cols = dd.names("statements")
+
+    def bank_rows(sel: np.ndarray, keys: pd.api.extensions.ExtensionArray) -> pd.DataFrame:
+        cols: dict[str, Any] = {}
+        for c in stmt_cols:
+            if c == "borrower_key":
+                cols[c] = keys
+            elif c in firm_text:
+                cols[c] = firm_text[c].take(fi[sel])
+            elif c == "fiscal_year_end":
+                cols[c] = fye_lookup.take(fye_idx[sel])
+            elif c in consts:
+                cols[c] = _str_array(np.array([consts[c]], dtype=object)).take(np.zeros(len(sel), dtype=np.int64))
+            else:
+                v, miss = row_int[c]
+                cols[c] = _int_array(v[sel], miss[sel])
+        return pd.DataFrame(cols, copy=False)
+
     row_dflt = dflt[fi, ti]
     row_pd = pd_true[fi, ti]
     ddate_str = np.full(nr, None, dtype=object)
@@ -457,9 +471,8 @@ def generate(firms: int, years: int, banks: int, seed: int, start_year: int = 20
         bkeys.append(keys)
         sel = np.nonzero(in_bank[fi])[0]
         sel = sel[np.lexsort((ti[sel], cust[fi[sel]]))]
-        df = panel_df.take(sel).reset_index(drop=True)
         bk = _str_array(keys).take(fi[sel])
-        df.insert(0, "borrower_key", bk)
+        df = bank_rows(sel, bk)
         statements[code] = df
         answers_parts.append(pd.DataFrame({
             "firm_ref": firm_refs.take(fi[sel]),
