@@ -297,6 +297,7 @@ def test_injected_errors_are_exactly_at_the_recorded_rows(tmp_path):
     d = synth.generate(600, 4, 2, 21, error_rate=0.05)
     synth.write(d, tmp_path)
     synth.write(clean, tmp_path / "clean")
+    pd.testing.assert_frame_equal(d.answers, clean.answers)  # the truth describes the uncorrupted data
     required = dd.required("statements")
     for code in ("BK1", "BK2"):
         raw = pd.read_csv(tmp_path / code / "statements.csv", dtype=str, keep_default_na=False)
