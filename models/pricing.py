@@ -209,12 +209,22 @@ class Problem:
 REQUIRED_COLUMNS = ("pd", "amount", "tenor_years")
 
 
-def validate_loans(loans: pd.DataFrame, limit: int = 50) -> list[Problem]:
-    """Check every loan; return up to ``limit`` problems (row numbers count the header as 1)."""
+def validate_loans(
+    loans: pd.DataFrame, limit: int = 50, required: tuple[str, ...] = REQUIRED_COLUMNS
+) -> list[Problem]:
+    """Check every loan; return up to ``limit`` problems (row numbers count the header as 1).
+
+    ``required``: columns that must be present (``tenor_years`` is not needed for a
+    one-year portfolio simulation). Optional columns are checked when present; empty
+    optional cells mean "use the policy default".
+    """
     problems: list[Problem] = []
-    missing = [c for c in REQUIRED_COLUMNS if c not in loans.columns]
+    missing = [c for c in required if c not in loans.columns]
     if missing:
         return [Problem(1, "-", c, "required column is missing") for c in missing]
+    for col in ("pd", "amount"):
+        if col not in required and col not in loans.columns:
+            return [Problem(1, "-", col, "required column is missing")]
     n = len(loans)
     ids = loans["loan_id"].astype(str).to_numpy() if "loan_id" in loans else np.arange(1, n + 1).astype(str)
     rows = np.arange(n) + 2
@@ -227,8 +237,11 @@ def validate_loans(loans: pd.DataFrame, limit: int = 50) -> list[Problem]:
     checks.append(("pd", ~((p > 0) & (p < 1)), "must be a one-year probability strictly between 0 and 1"))
     a = num("amount")
     checks.append(("amount", ~(a > 0) | ~np.isfinite(a), "must be a positive amount"))
-    t = num("tenor_years")
-    checks.append(("tenor_years", ~(t > 0) | ~np.isfinite(t) | (t > 100), "must be a positive number of years (<= 100)"))
+    if "tenor_years" in loans:
+        t = num("tenor_years")
+        checks.append(
+            ("tenor_years", ~(t > 0) | ~np.isfinite(t) | (t > 100), "must be a positive number of years (<= 100)")
+        )
     if "coverage" in loans:
         c = num("coverage")
         raw = loans["coverage"]
@@ -267,6 +280,7 @@ def validate_loans(loans: pd.DataFrame, limit: int = 50) -> list[Problem]:
         for field, mask, msg in checks:
             if mask[i]:
                 val = loans[field].iloc[i]
+                val = val.item() if hasattr(val, "item") else val
                 problems.append(Problem(int(rows[i]), str(ids[i]), field, f"{msg} (got {val!r})"))
                 if len(problems) >= limit:
                     return problems
@@ -277,11 +291,15 @@ _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0", "", "nan", "none", "<na>"}
 
 
+def _bool_text(col: pd.Series) -> pd.Series:
+    """Lower-case text of a boolean-ish column, missing values as ""."""
+    return col.astype(object).where(col.notna(), "").astype(str).str.strip().str.lower()
+
+
 def _bool_invalid(col: pd.Series) -> np.ndarray:
     if col.dtype == bool:
         return np.zeros(len(col), dtype=bool)
-    s = col.astype(str).str.strip().str.lower()
-    return (~s.isin(_TRUE | _FALSE)).to_numpy()
+    return (~_bool_text(col).isin(_TRUE | _FALSE)).to_numpy()
 
 
 def as_bool(col: Any) -> np.ndarray:
@@ -289,7 +307,7 @@ def as_bool(col: Any) -> np.ndarray:
     if isinstance(col, pd.Series):
         if col.dtype == bool:
             return col.to_numpy()
-        return col.astype(str).str.strip().str.lower().isin(_TRUE).to_numpy()
+        return _bool_text(col).isin(_TRUE).to_numpy()
     arr = np.asarray(col)
     if arr.dtype == bool:
         return arr
