@@ -115,11 +115,11 @@ class FeeSchedule:
 
 
 def _nearest(keys: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Index of the nearest key (ties go to the lower key)."""
     if len(keys) == 1:
         return np.zeros(x.shape, dtype=np.intp)
-    pos = np.clip(np.searchsorted(keys, x), 1, len(keys) - 1)
-    left, right = keys[pos - 1], keys[pos]
-    return np.where(np.abs(x - left) <= np.abs(right - x), pos - 1, pos)
+    midpoints = (keys[:-1] + keys[1:]) / 2.0
+    return np.searchsorted(midpoints, x, side="left")
 
 
 def _resolve(name_or_path: str | Path) -> Path:

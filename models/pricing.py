@@ -173,21 +173,32 @@ def exposure_profile(
     return outstanding(a[:, None], T[:, None], code[:, None], r[:, None], tau)
 
 
-def amortization_codes(values: Any) -> np.ndarray:
-    """Map amortization names (case-insensitive) or codes to 0/1/2; unknown -> ValueError."""
-    arr = np.asarray(values)
+def amortization_codes(values: Any, missing: str | None = None) -> np.ndarray:
+    """Map amortization names (case-insensitive) or codes to 0/1/2; unknown -> ValueError.
+
+    ``missing``: name used for empty entries (None: empty entries are an error).
+    """
+    if isinstance(values, pd.Series) and values.dtype.kind in "iu":
+        values = values.to_numpy()
+    arr = values if isinstance(values, pd.Series) else np.asarray(values)
     if arr.dtype.kind in "iu":
         if np.any((arr < 0) | (arr > 2)):
             raise ValueError("amortization code must be 0, 1 or 2")
-        return arr.astype(np.int8)
-    codes_, uniques = pd.factorize(arr.ravel(), use_na_sentinel=False)
-    lookup = np.empty(len(uniques), dtype=np.int8)
+        return np.asarray(arr, dtype=np.int8)
+    flat = arr if isinstance(arr, pd.Series) else arr.ravel()
+    codes_, uniques = pd.factorize(flat, use_na_sentinel=True)
+    lookup = np.empty(len(uniques) + 1, dtype=np.int8)  # last slot: missing (code -1)
     for i, u in enumerate(uniques):
         key = str(u).strip().lower()
         if key not in _AMORT_CODE:
             raise ValueError(f"unknown amortization {key!r}; use one of {AMORTIZATIONS}")
         lookup[i] = _AMORT_CODE[key]
-    return lookup[codes_].reshape(arr.shape)
+    if (codes_ < 0).any():
+        if missing is None:
+            raise ValueError("amortization is missing")
+        lookup[-1] = _AMORT_CODE[missing]
+    out = lookup[codes_]
+    return out if isinstance(arr, pd.Series) else out.reshape(arr.shape)
 
 
 # --------------------------------------------------------------------------- validation
@@ -369,9 +380,10 @@ def price_loans(
     secured = as_bool(_column(loans, "secured", n, False))
     lgd = _fill(_column(loans, "lgd", n, np.nan), np.nan)
     lgd = np.where(np.isnan(lgd), np.where(secured, pol.lgd_secured, pol.lgd_unsecured), lgd)
-    amort_raw = _column(loans, "amortization", n, "annuity")
-    amort_raw = np.where(pd.isna(amort_raw), "annuity", amort_raw) if amort_raw.dtype == object else amort_raw
-    code = amortization_codes(amort_raw)
+    if "amortization" in loans and isinstance(loans["amortization"], pd.Series):
+        code = amortization_codes(loans["amortization"], missing="annuity")
+    else:
+        code = amortization_codes(_column(loans, "amortization", n, "annuity"), missing="annuity")
     rate = _fill(_column(loans, "rate", n, pol.default_loan_rate), pol.default_loan_rate)
     sales = _fill(_column(loans, "sales", n, np.nan), np.nan)
     no_stmt = as_bool(_column(loans, "no_statements", n, False))
@@ -387,50 +399,86 @@ def price_loans(
         cumulative_pd = np.asarray(cumulative_pd, dtype=float)
         if cumulative_pd.shape != (n, n_periods):
             raise ValueError(f"cumulative_pd must have shape {(n, n_periods)}")
-    log_q = np.log1p(-p)
-    log1r = np.log1p(rate)
-    use_annuity = (code == 2) & (rate > 1e-12)
-    ann_denom = np.where(use_annuity, -np.expm1(-tenor * log1r), 1.0)
-    w_el = cov * lgd * (1.0 - s) * amount * 1.0
-    w_coc = pol.hurdle_rate * k * cov * (1.0 - s) * amount
-    el_pv = np.zeros(n)
-    coc_pv = np.zeros(n)
-    base_pv = np.zeros(n)  # surviving covered outstanding x years, discounted, per unit covered amount
-    base_nominal = np.zeros(n)  # covered outstanding x years with no default, per unit covered amount
-    surv_start = np.ones(n)
+    # Sort loans by decreasing tenor so the loans still running in period t are a prefix
+    # (slices are views: no gathers in the period loop); results are unsorted at the end.
+    order = np.argsort(-tenor, kind="stable")
+    ten_s = tenor[order]
+    n_live = np.searchsorted(-ten_s, -np.arange(n_periods, dtype=float), side="left")  # count tenor > t-1
+    log_q = np.log1p(-p)[order]
+    log1r = np.log1p(rate)[order]
+    code_s = code[order]
+    use_annuity = (code_s == 2) & (rate[order] > 1e-12)
+    ann_denom = np.where(use_annuity, -np.expm1(-ten_s * log1r), 1.0)
+    w_el = (cov * lgd * (1.0 - s) * amount)[order]
+    w_coc = (pol.hurdle_rate * k * cov * (1.0 - s) * amount)[order]
+    cum_s = None if cumulative_pd is None else cumulative_pd[order]
+    inv_t = 1.0 / ten_s
+    is_bullet = code_s == 0
+    el_s = np.zeros(n)
+    coc_s = np.zeros(n)
+    base_s = np.zeros(n)  # surviving covered outstanding x years, discounted, per unit covered amount
+    nominal_s = np.zeros(n)  # covered outstanding x years with no default, per unit covered amount
+    surv_s = np.ones(n)
+    log_df = math.log1p(d)
+    # work buffers reused every period (in-place ufuncs: no per-period allocations)
+    b_end, b_len, b_frac, b_s1, b_df, b_tmp, b_ey = (np.empty(n) for _ in range(7))
     for t in range(1, n_periods + 1):
-        # only loans still running in this period
-        live = np.flatnonzero(tenor > t - 1) if t > 1 else slice(None)
-        T = tenor[live]
-        end = np.minimum(float(t), T)
-        length = end - (t - 1)
-        remaining = T - (t - 1)
-        frac = remaining / T  # linear
-        c = code[live]
-        frac = np.where(c == 0, 1.0, frac)
+        m = int(n_live[t - 1])
+        live = slice(0, m)
+        end, length, frac, s1, dfe, tmp, ey = (b[:m] for b in (b_end, b_len, b_frac, b_s1, b_df, b_tmp, b_ey))
+        np.minimum(ten_s[live], float(t), out=end)
+        np.subtract(end, t - 1, out=length)
+        # remaining share: bullet 1, linear (T - (t-1)) / T, annuity (1 - v^(T-t+1)) / (1 - v^T)
+        np.multiply(inv_t[live], -(t - 1), out=frac)
+        frac += 1.0
+        np.copyto(frac, 1.0, where=is_bullet[live])
         ua = use_annuity[live]
         if ua.any():
-            frac[ua] = -np.expm1(-remaining[ua] * log1r[live][ua]) / ann_denom[live][ua]
-        s0 = surv_start[live]
-        if cumulative_pd is None:
-            s1 = np.exp(end * log_q[live])
+            np.subtract(ten_s[live], t - 1, out=tmp)
+            tmp *= log1r[live]
+            np.negative(tmp, out=tmp)
+            np.expm1(tmp, out=tmp)
+            np.negative(tmp, out=tmp)
+            tmp /= ann_denom[live]
+            np.copyto(frac, tmp, where=ua)
+        s0 = surv_s[live]
+        if cum_s is None:
+            np.multiply(end, log_q[live], out=s1)
+            np.exp(s1, out=s1)
         else:
-            s1 = 1.0 - cumulative_pd[live, t - 1]
-        df_end = np.exp(-end * math.log1p(d))
-        df_start = (1.0 + d) ** -(t - 1)
-        el_pv[live] += (s0 - s1) * frac * w_el[live] * df_end
-        exp_years = s0 * frac * length
-        coc_pv[live] += exp_years * w_coc[live] * df_end
-        base_pv[live] += exp_years * df_start
-        base_nominal[live] += frac * length
-        surv_start[live] = s1
+            np.subtract(1.0, cum_s[live, t - 1], out=s1)
+        np.multiply(end, -log_df, out=dfe)
+        np.exp(dfe, out=dfe)
+        df_start = math.exp(-(t - 1) * log_df)
+        # expected loss: marginal PD x exposure at period start x weights, paid at period end
+        np.subtract(s0, s1, out=tmp)
+        tmp *= frac
+        tmp *= w_el[live]
+        tmp *= dfe
+        el_s[live] += tmp
+        # exposure-years of surviving loans: capital cost (end) and fee base (start)
+        np.multiply(s0, frac, out=ey)
+        ey *= length
+        np.multiply(ey, w_coc[live], out=tmp)
+        tmp *= dfe
+        coc_s[live] += tmp
+        np.multiply(ey, df_start, out=tmp)
+        base_s[live] += tmp
+        np.multiply(frac, length, out=tmp)
+        nominal_s[live] += tmp
+        s0[...] = s1
+    el_pv, coc_pv, base_pv, base_nominal, surv_start = (np.empty(n) for _ in range(5))
+    for dst, src_ in ((el_pv, el_s), (coc_pv, coc_s), (base_pv, base_s), (base_nominal, nominal_s),
+                      (surv_start, surv_s)):
+        dst[order] = src_
     base_pv *= cov * amount
     base_nominal *= cov * amount
     admin_pv = pol.admin_cost_rate * base_pv
     cost_pv = el_pv + coc_pv + admin_pv
     out: dict[str, Any] = {}
     if "loan_id" in loans:
-        out["loan_id"] = _column(loans, "loan_id", n, "")
+        ids = loans["loan_id"]
+        out["loan_id"] = ids.array if isinstance(ids, pd.Series) else _column(loans, "loan_id", n, "")
     out.update(
         pd=p, amount=amount, tenor_years=tenor, coverage=cov, lgd=lgd, amortization=pd.Categorical.from_codes(code, AMORTIZATIONS),
         rate=rate, sales=sales, secured=secured,
