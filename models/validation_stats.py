@@ -322,10 +322,10 @@ def traffic_light(p_value: float) -> str:
     """
     if p_value != p_value:  # NaN
         return "grey"
-    c = 1.0 - p_value
-    if c < 0.95:
+    # compared on p itself (not on 1 − p) so the boundaries are exact in floating point
+    if p_value > 0.05:
         return "green"
-    if c <= 0.999:
+    if p_value >= 0.001:
         return "yellow"
     return "red"
 
