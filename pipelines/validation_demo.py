@@ -73,7 +73,7 @@ def synthetic_validation_inputs(n: int = 100_000, seed: int = 7, years: int = 5)
     rng = np.random.default_rng(seed)
     val = _sample(rng, n, years, shift=0.0, first_year=2019)
     dev = _sample(rng, max(n // 2, 10), years, shift=-0.1, first_year=2014)
-    dev["features"]["log_sales"] -= 0.35  # firms grew since development: a visible PSI "watch"
+    dev["features"]["log_sales"] -= 0.6  # firms grew since development: a visible PSI "watch"
     challenger = _expit(val["logit"] + rng.normal(0, 0.6, n))
     coef = {k: (a / (a * a + s * s) if a else 0.0) for k, (a, s) in FEATURES.items()}
     xv = val["features"]

@@ -216,14 +216,14 @@ def build_validation(
 # --------------------------------------------------------------------------- plots
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _figure(w: float, h: float) -> Any:
     from matplotlib.figure import Figure  # Agg canvas via savefig; no pyplot global state
 
-    return Figure(figsize=(w, h))
+    return Figure(figsize=(w, h), layout="constrained")
 
 
 def _num(v: Any) -> float:
@@ -497,7 +497,7 @@ def _section_stability(s: dict[str, Any]) -> str:
     else:
         out.append('<p class="note">No firm observed in consecutive years: no migration matrix.</p>')
     h = s["herfindahl"]
-    out.append(_table(["Grade"] + h["grades"], [["Share"] + [_pct(v, 1) for v in h["shares"]]],
+    out.append(_table(["Grade"] + h["grades"], [["Share"] + [_pct(v, 2) for v in h["shares"]]],
                       "Distribution of obligors across grades"))
     out.append(_table(["HHI", "HHI normalised", "CV of shares", "HHI log-scaled", "Grades"],
                       [[_fmt(h["hhi"]), _fmt(h["hhi_normalised"]), _fmt(h["cv"]), _fmt(h["hhi_log"]), _fmt(h["k"])]],
