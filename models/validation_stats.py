@@ -215,10 +215,13 @@ def ecb_auc_test(auc_initial: float, auc_current: float, se_current: float) -> d
 
     One-sided, H0: AUC_current >= AUC_initial. Statistic z = (AUC_init − AUC_curr) / s with
     s the DeLong standard error of the current AUC; p-value = 1 − Φ(z). A small p-value
-    means discriminatory power has deteriorated significantly.
+    means discriminatory power has deteriorated significantly. When the standard error is
+    not positive (or NaN) the test is undefined and z, p_value are NaN.
     """
     if not se_current > 0:
-        raise ValueError("se_current must be positive")
+        nan = float("nan")
+        return {"auc_initial": _f(auc_initial), "auc_current": _f(auc_current), "se_current": _f(se_current),
+                "z": nan, "p_value": nan}
     z = (auc_initial - auc_current) / se_current
     return {
         "auc_initial": _f(auc_initial),

@@ -275,6 +275,7 @@ def _plot_calibration(rows: list[dict[str, Any]]) -> str:
     floor = positive.min() / 5 if positive.size else 1e-5
     colours = {"green": "#2e8b57", "yellow": "#d4a017", "red": "#c0392b", "grey": "#888888"}
     ax.plot(x, pd_, "s-", color="#1f5fa8", label="grade PD (tested)")
+    ax.plot(x, [_num(r["mean_pd"]) for r in rows], "D--", color="#7f7f7f", ms=4, lw=1, label="mean model PD")
     for i, r in enumerate(rows):
         y = max(odr[i], floor)
         ax.errorbar([i + 0.15], [y], yerr=[[y - max(lo[i], floor)], [max(hi[i], floor) - y]], fmt="o",

@@ -110,6 +110,7 @@ def test_ecb_auc_test_formula():
     assert r["p_value"] == pytest.approx(0.5 * math.erfc(2 / math.sqrt(2)), rel=1e-12)
     assert round(r["p_value"], 5) == 0.02275
     assert vs.ecb_auc_test(0.70, 0.76, 0.02)["p_value"] > 0.99
+    assert math.isnan(vs.ecb_auc_test(0.70, 0.76, 0.0)["p_value"])
 
 
 def test_accuracy_ratio():
