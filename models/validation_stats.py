@@ -394,6 +394,8 @@ def calibration_by_grade(
     y = _as_binary(default)
     p = _as_scores(pd_, y.size, "pd")
     codes, uniques = pd.factorize(np.asarray(grade, dtype=object))
+    if (codes < 0).any():
+        raise ValueError(f"grade is missing for {int((codes < 0).sum())} observations")
     k = len(uniques)
     n = np.bincount(codes, minlength=k)
     d = np.bincount(codes, weights=y.astype(float), minlength=k).round().astype(np.int64)
@@ -451,6 +453,8 @@ def hosmer_lemeshow(
         k = n_groups
     else:
         codes, uniques = pd.factorize(np.asarray(groups, dtype=object))
+        if (codes < 0).any():
+            raise ValueError(f"group label is missing for {int((codes < 0).sum())} observations")
         k = len(uniques)
     n = np.bincount(codes, minlength=k).astype(float)
     d = np.bincount(codes, weights=y.astype(float), minlength=k)

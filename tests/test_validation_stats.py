@@ -80,6 +80,32 @@ def test_auc_hanley_mcneil_1982_published_example():
     assert r.se == pytest.approx(math.sqrt(cov[0, 0]), rel=1e-10)
 
 
+# pROC (Robin et al. 2011) test suite, tests/testthat/helper-roc-expected.R and test-var.R:
+# the ROC curve of the aSAH biomarker ndka (41 "Poor" outcomes = cases, 72 "Good" = controls)
+# has AUC 0.61195799457994582 and DeLong variance var(r.ndka) = 0.0031908105493913.
+# Per distinct ndka value in ascending order, the number of cases and controls below were
+# derived from that expected curve: cases = 41·(−Δ sensitivity), controls = 72·Δ specificity.
+# AUC and DeLong variance depend on ranks only, so value ranks 0..108 reproduce them.
+NDKA_CASES = [0, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0,
+              0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0,
+              1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0,
+              1, 0, 1, 0, 1, 0, 1]
+NDKA_CONTROLS = [1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 2, 1, 0, 1,
+                 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0,
+                 1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0,
+                 0, 1, 1, 0, 1, 0, 1, 0, 1, 0]
+
+
+def test_delong_variance_matches_published_proc_value_for_asah_ndka():
+    k = np.arange(len(NDKA_CASES))
+    s = np.r_[np.repeat(k, NDKA_CASES), np.repeat(k, NDKA_CONTROLS)].astype(float)
+    y = np.r_[np.ones(sum(NDKA_CASES)), np.zeros(sum(NDKA_CONTROLS))].astype(int)
+    assert (y.sum(), (1 - y).sum()) == (41, 72)
+    r = vs.auc_delong(s, y)
+    assert r.auc == pytest.approx(0.61195799457994582, rel=1e-12)
+    assert r.se ** 2 == pytest.approx(0.0031908105493913, rel=1e-10)
+
+
 @pytest.mark.parametrize("ties,seed", [(False, 2), (True, 3), (True, 4)])
 def test_delong_fast_matches_slow_1988_formulas(ties, seed):
     p, s2, y = _sample(700, seed, ties)
@@ -208,6 +234,11 @@ def test_calibration_by_grade_counts_and_tests():
                                                                r["firms"] - r["defaults"] + .5), rel=1e-9)
         assert r["traffic_light"] == vs.traffic_light(r["jeffreys_p"])
     assert rows[2]["traffic_light"] == "red"  # 1.6x underestimation of a 20% PD on ~1000 firms
+
+
+def test_missing_grade_is_rejected():
+    with pytest.raises(ValueError, match="missing"):
+        vs.calibration_by_grade(np.array(["A", None], dtype=object), np.array([0, 1]), np.array([0.1, 0.1]))
 
 
 def test_portfolio_jeffreys_uses_mean_pd():
