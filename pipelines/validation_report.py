@@ -216,7 +216,7 @@ def build_validation(
 # --------------------------------------------------------------------------- plots
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})  # no URL inside the PNG
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -78,6 +79,9 @@ def test_html_is_self_contained_with_embedded_plots(page):
     assert "http://" not in page and "https://" not in page
     assert not re.search(r"<(script|link|iframe)\b", page)
     assert not re.search(r"""src=["'](?!data:)""", page)  # every src is an inline data URI
+    pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    assert all(base64.b64decode(b).startswith(b"\x89PNG") for b in pngs)
+    assert not any(b"http" in base64.b64decode(b) for b in pngs)  # not even in PNG metadata
     for heading in ("Model card", "Discrimination", "Calibration", "Stability", "Drivers", "DeLong",
                     "ECB test", "Hosmer", "Brier", "Jeffreys", "Population stability index", "Migration",
                     "Herfindahl", "Monotonicity"):
