@@ -21,6 +21,7 @@ COMMANDS = {
     "submissions": "creditdb.commands.submit:submissions",
     "synth": "creditdb.commands.synth:synth",
     "demo": "creditdb.commands.demo:demo",
+    "model": "creditdb.commands.model:model",
 }
 
 
