@@ -210,6 +210,13 @@ class RatingModel:
         c = np.asarray(self._check_fitted().predict(Xa, pred_contrib=True), dtype="float64")
         return pd.DataFrame(c, index=X.index, columns=[*self.feature_names_, "bias"])
 
+    @property
+    def monotone_constraints_(self) -> dict[str, int]:
+        """Monotone constraint per feature as stored in the model text (0 = none)."""
+        params = getattr(self._check_fitted(), "params", {}) or {}
+        vec = params.get("monotone_constraints") or [0] * len(self.feature_names_)
+        return {n: int(v) for n, v in zip(self.feature_names_, vec)}
+
     # -- persistence ----------------------------------------------------------------
     @property
     def model_string(self) -> str:

@@ -41,18 +41,24 @@ def format_value(value: Any, unit: str) -> str:
     return f"{v:.4g}"
 
 
-def reason_text(spec: FeatureSpec | None, feature: str, value: Any) -> str:
-    """Wording of one reason: the feature's adverse description and its value."""
+def reason_text(spec: FeatureSpec | None, feature: str, value: Any, direction: int | None = None) -> str:
+    """Wording of one PD-raising reason with its value.
+
+    ``direction``: +1 when high values raise the PD ("High ..."), -1 when low values
+    do ("Low ..."), 0 when unknown (neutral wording "Label (value)"); ``None`` takes
+    the feature table's expected sign.
+    """
     if spec is None:
         return f"{feature} ({format_value(value, '')})"
     shown = format_value(value, spec.unit)
     if shown == "not reported":
         return f"{spec.label} not reported"
     if spec.unit == "flag":
-        return spec.high if spec.sign >= 0 else spec.low
-    if spec.sign > 0:
+        return spec.high if float(value) >= 0.5 else spec.low
+    d = spec.sign if direction is None else direction
+    if d > 0:
         head = spec.high
-    elif spec.sign < 0:
+    elif d < 0:
         head = spec.low
     else:
         head = spec.label
@@ -60,7 +66,8 @@ def reason_text(spec: FeatureSpec | None, feature: str, value: Any) -> str:
 
 
 def top_reasons(contributions: pd.DataFrame, X: pd.DataFrame, top: int = 3,
-                features: dict[str, FeatureSpec] | None = None) -> pd.DataFrame:
+                features: dict[str, FeatureSpec] | None = None,
+                directions: dict[str, int] | None = None) -> pd.DataFrame:
     """Top PD-raising drivers per row.
 
     ``contributions``: one column per feature plus ``bias`` (as returned by
@@ -68,6 +75,11 @@ def top_reasons(contributions: pd.DataFrame, X: pd.DataFrame, top: int = 3,
     feature values). Returns a long frame with columns ``row`` (index label of X),
     ``rank`` (1 = largest), ``feature``, ``contribution`` (log-odds), ``value`` and
     ``text``; rows with no PD-raising feature have no reasons.
+
+    ``directions`` (feature -> +1/-1/0) says which way each feature moves the PD in
+    the model; only a monotone constraint makes that certain, so :func:`explain`
+    passes the model's constraints and unconstrained features get neutral wording
+    ("Profit growth (-35.0%)"). ``None`` uses the feature table's expected signs.
     """
     features = feature_table() if features is None else features
     cols = [c for c in contributions.columns if c != "bias"]
@@ -83,11 +95,17 @@ def top_reasons(contributions: pd.DataFrame, X: pd.DataFrame, top: int = 3,
             name = cols[j]
             value = X.at[label, name] if name in X.columns else np.nan
             records.append({"row": label, "rank": rank, "feature": name, "contribution": float(C[i, j]),
-                            "value": value, "text": reason_text(features.get(name), name, value)})
+                            "value": value, "text": reason_text(features.get(name), name, value,
+                                                None if directions is None else directions.get(name, 0))})
     return pd.DataFrame(records, columns=["row", "rank", "feature", "contribution", "value", "text"])
 
 
 def explain(model: Any, X: pd.DataFrame, top: int = 3,
             features: dict[str, FeatureSpec] | None = None) -> pd.DataFrame:
-    """Reason codes for ``X`` from a fitted :class:`models.rating.RatingModel`."""
-    return top_reasons(model.contributions(X), X, top=top, features=features)
+    """Reason codes for ``X`` from a fitted :class:`models.rating.RatingModel`.
+
+    Directional wording ("Low ...", "High ...") is used for the model's monotone-
+    constrained features; other features are named with their value.
+    """
+    return top_reasons(model.contributions(X), X, top=top, features=features,
+                       directions=model.monotone_constraints_)

@@ -63,6 +63,11 @@ def test_top_reason_is_largest_positive_contribution(fitted):
     # ranks descend in contribution within each firm
     for _, g in r.groupby("row"):
         assert (np.diff(g.sort_values("rank")["contribution"].to_numpy()) <= 0).all()
+    # constrained features get directional wording, unconstrained ones neutral wording
+    assert m.monotone_constraints_ == {"equity_ratio": -1, "ibd_to_sales": 1, "current_ratio": 0, "industry": 0}
+    texts = r.set_index("feature")["text"]
+    assert texts.loc[["equity_ratio"]].str.startswith("Low equity ratio (").all()
+    assert texts.loc[["current_ratio"]].str.startswith("Current ratio (").all()
     # rows whose contributions are all <= 0 get no reason
     none = feats.index[(feats <= 0).all(axis=1)]
     assert not set(none) & set(r["row"])
@@ -77,6 +82,8 @@ def test_wording_from_feature_table():
     assert reason_text(spec["industry"], "industry", "F") == "Industry (F)"
     assert reason_text(spec["cash_to_assets"], "cash_to_assets", np.nan) == "Cash to assets not reported"
     assert format_value(np.log1p(1234567.0), "log_amount") == "1,234,567"
+    assert reason_text(spec["firm_age"], "firm_age", 48.0, direction=0) == "Firm age (48 years)"
+    assert reason_text(spec["negative_equity"], "negative_equity", 0.0) == "Positive equity"
 
 
 def test_top_reasons_on_hand_made_contributions():
@@ -86,6 +93,9 @@ def test_top_reasons_on_hand_made_contributions():
     X = pd.DataFrame({"equity_ratio": [0.05, 0.4], "ibd_to_sales": [2.5, 0.1], "roa": [0.01, 0.1],
                       "current_ratio": [0.8, 2.0], "cash_to_assets": [0.01, 0.3]}, index=["f1", "f2"])
     r = top_reasons(contrib, X, top=3)
+    neutral = top_reasons(contrib, X, top=3, directions={"equity_ratio": -1})
+    assert list(neutral["text"]) == ["Interest-bearing debt to sales (2.5\u00d7)", "Low equity ratio (5.0%)",
+                                     "Cash to assets (1.0%)"]
     assert list(r["feature"]) == ["ibd_to_sales", "equity_ratio", "cash_to_assets"]
     assert list(r["text"]) == ["High interest-bearing debt to sales (2.5\u00d7)", "Low equity ratio (5.0%)",
                                "Low cash to assets (1.0%)"]
