@@ -154,3 +154,20 @@ def test_labels_and_columns_checked():
     m = RatingModel(small_spec()).fit(X, y)
     with pytest.raises(ValueError, match="roa"):
         m.predict_proba(X.drop(columns="roa"))
+
+
+def test_model_text_identical_across_processes(fitted):
+    """A fresh interpreter reproduces the same model text (what the registry relies on)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    X, y, a = fitted
+    root = Path(__file__).resolve().parent.parent
+    code = ("import sys; sys.path[:0] = [%r, %r]\n"
+            "from test_rating import synthetic, small_spec\n"
+            "from models.rating import RatingModel\n"
+            "X, y, _ = synthetic()\n"
+            "print(RatingModel(small_spec()).fit(X, y).model_sha256)\n") % (str(root), str(root / "tests"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == a.model_sha256
