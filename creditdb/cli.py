@@ -22,6 +22,7 @@ COMMANDS = {
     "synth": "creditdb.commands.synth:synth",
     "demo": "creditdb.commands.demo:demo",
     "guarantee": "creditdb.commands.guarantee:guarantee",
+    "model": "creditdb.commands.model:model",
 }
 
 
