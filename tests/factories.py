@@ -106,3 +106,7 @@ def all_text(engine: Engine) -> str:
         if engine.dialect.name == "postgresql":
             parts.append(repr(conn.execute(text("select current_database()")).all()))
     return "\n".join(parts)
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -38,3 +38,26 @@ def test_tampering_is_named(db, tamper, bad_id):
             conn.execute(text(statement))
     check = _check(db)
     assert not check.ok and check.first_bad_id == bad_id, check
+
+
+def test_cli_log_and_verify(db, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from creditdb.cli import cli
+    from tests import factories as F
+
+    runner = CliRunner()
+    runner.invoke(cli, ["institution", "add", "BK1", "--name", "B", "--kind", "bank", "--country", "JP"])
+    path = F.write_csv(F.statements(3), tmp_path / "s.csv")
+    assert runner.invoke(cli, ["submit", "statements", str(path), "-i", "BK1"]).exit_code == 0
+    events = json.loads(runner.invoke(cli, ["audit", "log", "--json"]).output)
+    assert [e["action"] for e in events] == ["submit.statements"]
+    assert events[0]["input_hash"] == F.sha256_file(path)
+    ok = runner.invoke(cli, ["audit", "verify", "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.output)["ok"] is True
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_event SET details = '{\"rows_loaded\": 999}' WHERE id = 1"))
+    bad = runner.invoke(cli, ["audit", "verify"])
+    assert bad.exit_code == 1 and "event 1" in bad.output

@@ -1,0 +1,77 @@
+"""``creditdb audit log|verify``: read and check the tamper-evident audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+
+from creditdb.output import EXIT_REJECTED, emit_json, open_engine
+
+
+@click.group()
+def audit() -> None:
+    """The audit trail: every submission, training, scoring and pricing run."""
+
+
+@audit.command("log")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Only events at or after this date/time (UTC).")
+@click.option("--action", help="Only events whose action starts with this, e.g. submit.")
+@click.option("--limit", type=int, default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def log(since: dt.datetime | None, action: str | None, limit: int, as_json: bool) -> None:
+    """List audit events, oldest first.
+
+    \b
+    Example:
+      creditdb audit log --since 2026-01-01 --action submit --json
+    """
+    from sqlalchemy import select
+
+    from creditdb.schema import AuditEvent
+
+    t = AuditEvent.__table__
+    stmt = select(t).order_by(t.c.id)
+    if since:
+        stmt = stmt.where(t.c.ts >= since.replace(tzinfo=dt.timezone.utc))
+    if action:
+        stmt = stmt.where(t.c.action.startswith(action))
+    with open_engine().connect() as conn:
+        rows = conn.execute(stmt.limit(limit)).mappings().all()
+    events = [dict(r) for r in rows]
+    if as_json:
+        emit_json(events)
+        return
+    if not events:
+        click.echo("no audit events")
+    for e in events:
+        details = ", ".join(f"{k}={v}" for k, v in e["details"].items())
+        click.echo(f"{e['id']:>6}  {str(e['ts'])[:19]}  {e['actor']:<12} {e['action']:<22} {details}")
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+def verify(as_json: bool) -> None:
+    """Check the hash chain; name the first event edited, deleted or reordered.
+
+    Exit code 0 when the chain is intact, 1 when it is broken.
+
+    \b
+    Example:
+      creditdb audit verify
+    """
+    from creditdb import audit as chain
+
+    with open_engine().connect() as conn:
+        check = chain.verify(conn)
+    if as_json:
+        emit_json({"ok": check.ok, "events": check.events, "first_bad_event": check.first_bad_id,
+                   "problem": check.problem})
+    elif check.ok:
+        click.secho(f"audit trail intact: {check.events} events", fg="green")
+    else:
+        click.secho(f"audit trail BROKEN at event {check.first_bad_id}: {check.problem}", fg="red")
+    if not check.ok:
+        sys.exit(EXIT_REJECTED)
