@@ -19,8 +19,9 @@ from collections.abc import Iterable
 import pandas as pd
 
 
-def _normalise(value: str) -> str:
-    return "".join(str(value).split()).upper()
+def _normalise(series: pd.Series) -> pd.Series:
+    """Keys compare without whitespace and case: ' ab 12 ' and 'AB12' are the same key."""
+    return series.astype("string").str.replace(r"\s+", "", regex=True).str.upper()
 
 
 def keyed_hash(key: bytes, values: Iterable[str]) -> list[str]:
@@ -30,13 +31,12 @@ def keyed_hash(key: bytes, values: Iterable[str]) -> list[str]:
 
 def _hash_series(key: bytes, series: pd.Series, prefix: str) -> pd.Series:
     """Hash each distinct non-missing value once; missing stays missing."""
-    present = series.dropna()
-    if present.empty:
+    norm = _normalise(series)
+    uniques = norm.dropna().unique()
+    if len(uniques) == 0:
         return pd.Series(pd.NA, index=series.index, dtype="string")
-    uniques = pd.unique(present.map(_normalise).to_numpy())
-    table = dict(zip(uniques, keyed_hash(key, (prefix + u for u in uniques)), strict=True))
-    out = series.map(lambda v: table[_normalise(v)] if isinstance(v, str) else pd.NA)
-    return out.astype("string")
+    table = pd.Series(keyed_hash(key, (prefix + u for u in uniques)), index=uniques, dtype="string")
+    return norm.map(table).astype("string")
 
 
 def borrower_hash(key: bytes, institution: str, borrower_keys: pd.Series) -> pd.Series:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from concurrent.futures import ThreadPoolExecutor, wait
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -149,6 +150,7 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
     bar = tqdm(total=info.rows, unit="rows", desc=info.path.name, disable=disable, leave=False, mininterval=0.5)
     firms_new: set[str] = set()
     firms_linked: set[str] = set()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditdb-copy")
     try:
         with engine.begin() as conn:
             sub_id = conn.execute(Submission.__table__.insert().values(
@@ -157,33 +159,45 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                 report={}, received_at=dt.datetime.now(dt.timezone.utc),
             ).returning(Submission.id)).scalar_one()
             first = True
-            for raw in iter_chunks(info, D.names(kind), chunk_rows=chunk_rows):
-                if first:
-                    blocking = validator.check_columns(raw, str(info.path))
-                    if blocking:
-                        result.blocking.extend(blocking)
-                        raise _Abort
-                    first = False
-                typed, issues = coerce(kind, raw)
-                issues += validator.validate(raw, typed)
-                issues += [Issue(r, D.FILE_KEYS[kind][0], _show_key(raw, r, kind), "file.unique_key", "row",
-                                 f"key ({', '.join(D.FILE_KEYS[kind])}) repeats row {f}" if f != r else
-                                 f"key ({', '.join(D.FILE_KEYS[kind])}) appears again later in the file")
-                           for r, f in dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
-                bad_rows = {i.row for i in issues if i.severity == "row"}
-                good = typed.loc[~typed.index.isin(list(bad_rows))]
-                if not (strict and (bad_rows or result.rows_rejected)):
-                    loaded, unresolved = _write(conn, kind, good, inst, sub_id, key, firms_new, firms_linked)
-                    issues += unresolved
-                    bad_rows |= {i.row for i in unresolved}
-                    result.rows_loaded += loaded
-                result.rows_total += len(raw)
-                result.rows_rejected += len(bad_rows)
-                for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
-                    counts[f"{issue.severity}:{issue.rule}"] += 1
-                    if len(stored) < MAX_STORED_ISSUES:
-                        stored.append(issue.as_dict())
-                bar.update(len(raw))
+            pending = None
+            try:
+                for raw in iter_chunks(info, D.names(kind), chunk_rows=chunk_rows):
+                    if first:
+                        blocking = validator.check_columns(raw, str(info.path))
+                        if blocking:
+                            result.blocking.extend(blocking)
+                            raise _Abort
+                        first = False
+                    typed, issues = coerce(kind, raw)
+                    issues += validator.validate(raw, typed)
+                    issues += [Issue(r, D.FILE_KEYS[kind][0], _show_key(raw, r, kind), "file.unique_key", "row",
+                                     f"key ({', '.join(D.FILE_KEYS[kind])}) repeats row {f}" if f != r else
+                                     f"key ({', '.join(D.FILE_KEYS[kind])}) appears again later in the file")
+                               for r, f in dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
+                    bad_rows = {i.row for i in issues if i.severity == "row"}
+                    good = typed.loc[~typed.index.isin(list(bad_rows))]
+                    if not (strict and (bad_rows or result.rows_rejected)):
+                        if pending is not None:
+                            pending.result()  # the connection is free again
+                        loaded, unresolved, job = _write(conn, kind, good, inst, sub_id, key, firms_new, firms_linked)
+                        # COPY this chunk in the background while the next chunk is read and validated
+                        pending = pool.submit(insert_frame, conn, *job) if job else None
+                        issues += unresolved
+                        bad_rows |= {i.row for i in unresolved}
+                        result.rows_loaded += loaded
+                    result.rows_total += len(raw)
+                    result.rows_rejected += len(bad_rows)
+                    for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
+                        counts[f"{issue.severity}:{issue.rule}"] += 1
+                        if len(stored) < MAX_STORED_ISSUES:
+                            stored.append(issue.as_dict())
+                    bar.update(len(raw))
+            except BaseException:
+                if pending is not None:  # never roll back under a running COPY
+                    wait([pending])
+                raise
+            if pending is not None:
+                pending.result()
             if first:
                 result.blocking.append({"file": str(info.path), "row": None, "column": None, "rule": "table.not_empty",
                                         "severity": "blocking", "message": "the file has no data rows"})
@@ -220,6 +234,7 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
         result.issues = stored
         result.firms_new = result.firms_linked = 0
     finally:
+        pool.shutdown(wait=True)
         bar.close()
 
 
@@ -240,14 +255,16 @@ def _dates(series: pd.Series) -> pd.Series:
 
 
 def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_id: int, key: bytes,
-           firms_new: set[str], firms_linked: set[str]) -> tuple[int, list[Issue]]:
-    """Anonymise and insert the valid rows of one chunk; returns (rows written, unresolved).
+           firms_new: set[str], firms_linked: set[str]) -> tuple[int, list[Issue], tuple | None]:
+    """Anonymise the valid rows of one chunk and resolve their firms (creating new ones).
+
+    Returns (rows to write, unresolved rows, (table, frame) for the caller to insert).
 
     Loans and defaults carry no country: their corporate numbers are read as numbers of
     the submitting institution's country.
     """
     if good.empty:
-        return 0, []
+        return 0, [], None
     inst_id, inst_code, inst_country = inst
     bh = anon.borrower_hash(key, inst_code, good["borrower_key"])
     country = good["country"] if kind == "statements" else pd.Series(inst_country, index=good.index)
@@ -293,7 +310,7 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
         keep = firm_id.notna()
         good, firm_id = good[keep], firm_id[keep]
     if good.empty:
-        return 0, unresolved
+        return 0, unresolved, None
     base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst_id, "submission_id": sub_id}
     if kind == "statements":
         cols = {**base,
@@ -302,7 +319,7 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
                 "currency": good.currency.astype(str).to_numpy(),
                 "employees": good.employees.astype("Int64").to_numpy()}
         cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
-        insert_frame(conn, FinancialStatement.__table__, pd.DataFrame(cols))
+        job = (FinancialStatement.__table__, pd.DataFrame(cols))
     elif kind == "loans":
         frame = pd.DataFrame({
             **base,
@@ -317,7 +334,7 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
             "guarantee_coverage": good.guarantee_coverage.to_numpy(dtype="float64"),
             "outstanding": good.outstanding.to_numpy(dtype="float64"),
         })
-        insert_frame(conn, Loan.__table__, frame)
+        job = (Loan.__table__, frame)
     else:
         lh = anon.loan_hash(key, inst_code, good.loan_key)
         frame = pd.DataFrame({
@@ -327,5 +344,5 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
             "loan_hash": lh.astype(object).where(lh.notna(), None).to_numpy(),
             "exposure": good.exposure.to_numpy(dtype="float64"),
         })
-        insert_frame(conn, DefaultEvent.__table__, frame)
-    return len(good), unresolved
+        job = (DefaultEvent.__table__, frame)
+    return len(good), unresolved, job

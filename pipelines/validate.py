@@ -100,9 +100,13 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
                 values = src.astype("float64")
                 bad = pd.Series(False, index=raw.index)
             else:
-                text = _text(src)
-                values = pd.to_numeric(text, errors="coerce").astype("float64")
-                bad = text.notna() & values.isna()
+                values = _fast_float(src)
+                if values is not None:  # every value parsed: the common, clean case
+                    bad = pd.Series(False, index=raw.index)
+                else:
+                    text = _text(src)
+                    values = pd.to_numeric(text, errors="coerce").astype("float64")
+                    bad = text.notna() & values.isna()
             rule, what = "type.number", "a number"
             if col.type == "int":
                 frac = values.notna() & (values != np.floor(values.fillna(0)))
@@ -154,6 +158,19 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
     if kind == "statements":
         _add_derived(frame)
     return frame, issues
+
+
+def _fast_float(src: pd.Series) -> pd.Series | None:
+    """Parse a text column with Arrow's C++ cast; None when any value does not parse."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = src.array._pa_array if hasattr(src.array, "_pa_array") else pa.array(src.astype(object))
+        floats = pc.cast(arr, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(floats.to_numpy(zero_copy_only=False), index=src.index, dtype="float64")
 
 
 def _add_derived(f: pd.DataFrame) -> None:
@@ -215,9 +232,11 @@ class Validator:
                         kwargs[key] = pd.Timestamp(kwargs[key])
             by_severity[exp["meta"]["severity"]].append(exp)
         self.expectations = by_severity
+        # one run for row and warning rules: each Great Expectations run has a fixed cost
         self._suites = {
-            sev: ExpectationSuite(name=f"{stored['name']}_{sev}", expectations=exps)
-            for sev, exps in by_severity.items()
+            "blocking": ExpectationSuite(name=f"{stored['name']}_blocking", expectations=by_severity["blocking"]),
+            "checks": ExpectationSuite(name=f"{stored['name']}_checks",
+                                       expectations=by_severity["row"] + by_severity["warning"]),
         }
         source = self._context.data_sources.add_pandas(f"creditdb_{kind}")
         self._batch_definition = source.add_dataframe_asset("submission").add_batch_definition_whole_dataframe("chunk")
@@ -245,26 +264,23 @@ class Validator:
         """Row and warning expectations on a typed chunk; issues refer to file rows."""
         issues: list[Issue] = []
         typed_bad = typed.attrs.get("type_issues", set())
-        for severity in ("row", "warning"):
-            if not self.expectations[severity]:
+        result = self._run("checks", typed)
+        for r in result.results:
+            if r.success:
                 continue
-            result = self._run(severity, typed)
-            for r in result.results:
-                if r.success:
-                    continue
-                info = r.exception_info or {}
-                if info.get("raised_exception"):
-                    raise RuntimeError(f"expectation {r.expectation_config.type} failed to run: "
-                                       f"{info.get('exception_message')}")
-                cfg = r.expectation_config
-                meta = cfg.meta
-                column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A")
-                for row in r.result.get("unexpected_index_list") or []:
-                    row = int(row if not isinstance(row, dict) else row.get("row"))
-                    if meta["rule"] == "value.required" and (row, column) in typed_bad:
-                        continue  # already reported as a value that does not parse
-                    issues.append(Issue(row, *self._where(raw, typed, row, column, cfg.kwargs),
-                                        meta["rule"], severity, meta["message"]))
+            info = r.exception_info or {}
+            if info.get("raised_exception"):
+                raise RuntimeError(f"expectation {r.expectation_config.type} failed to run: "
+                                   f"{info.get('exception_message')}")
+            cfg = r.expectation_config
+            meta = cfg.meta
+            column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A")
+            for row in r.result.get("unexpected_index_list") or []:
+                row = int(row if not isinstance(row, dict) else row.get("row"))
+                if meta["rule"] == "value.required" and (row, column) in typed_bad:
+                    continue  # already reported as a value that does not parse
+                issues.append(Issue(row, *self._where(raw, typed, row, column, cfg.kwargs),
+                                    meta["rule"], meta["severity"], meta["message"]))
         return issues
 
     def _where(self, raw: pd.DataFrame, typed: pd.DataFrame, row: int, column: str | None,
