@@ -74,12 +74,15 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
                 problems.append(f"{req.where()}: coverage: must be a fraction in (0, 1] (got {req.coverage!r})")
                 continue
             h = anon.loan_hash(key, req.bank, pd.Series([req.loan_key], dtype=object)).iloc[0]
-            rows = conn.execute(select(ln.id, ln.maturity_date).where(
+            rows = conn.execute(select(ln.id, ln.maturity_date, ln.outstanding).where(
                 (ln.institution_id == banks[req.bank]) & (ln.loan_hash == h)).order_by(ln.id)).all()
             if not rows:
                 problems.append(f"{req.where()}: loan_key: no loan with this key was submitted by {req.bank}")
                 continue
             loan_id, maturity = int(rows[-1].id), rows[-1].maturity_date
+            if rows[-1].outstanding is not None and rows[-1].outstanding == 0:
+                problems.append(f"{req.where()}: outstanding: the loan is repaid (outstanding 0)")
+                continue
             if maturity <= issued_on:
                 problems.append(f"{req.where()}: maturity_date: loan matured on {maturity} (issue date {issued_on})")
                 continue

@@ -9,7 +9,10 @@ and :func:`models.portfolio.simulate_portfolio` take. Conventions:
   recently approved). Candidate and retired models are ignored.
 * Tenor (years) = (maturity_date - origination_date) in days / 365.25.
 * Amount (currency units) = ``outstanding`` when present, else ``amount``.
-* Coverage = the loan's ``guarantee_coverage`` when present, else the policy default.
+* Coverage = the loan's ``guarantee_coverage`` when present and non-zero, else the policy
+  default (0 in a submission means "no guarantee yet": the guarantee priced is the default).
+* Repaid loans (``outstanding`` = 0) have nothing to guarantee: they are left out and
+  counted in ``Book.repaid_loans``.
 * LGD by the loan's ``secured`` flag from the pricing policy; rate = ``interest_rate``.
 * Sales (firm-size adjustment) = sales of the firm's latest statement (latest
   ``fiscal_year_end``, then latest row), annualised (x 12 / months), in currency units;
@@ -60,6 +63,7 @@ class Book:
     loans: pd.DataFrame
     model_version: dict[str, Any]
     unscored_loans: int = 0
+    repaid_loans: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -150,7 +154,8 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
     scored = raw.merge(scores, on="firm_id", how="inner") if not scores.empty else raw.iloc[0:0].assign(
         score_id=pd.Series(dtype="int64"), pd=pd.Series(dtype=float), grade=pd.Series(dtype=object),
         fee_category=pd.Series(dtype="int64"), scored_at=pd.Series(dtype=object))
-    scored = scored.sort_values("loan_id", kind="stable").reset_index(drop=True)
+    repaid = scored["outstanding"].notna() & (scored["outstanding"].astype(float) == 0.0)
+    scored = scored[~repaid].sort_values("loan_id", kind="stable").reset_index(drop=True)
     sales = latest_sales(conn, sorted(set(scored["firm_id"].astype(int))))
     if not sales.empty:
         scored = scored.merge(sales, on="firm_id", how="left")
@@ -158,7 +163,8 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
         scored["sales"] = np.nan
         scored["statement_currency"] = None
     book = pricing_inputs(scored, currency, coverage_default, coverage)
-    return Book(loans=book, model_version=mv, unscored_loans=int(len(raw) - len(scored)))
+    return Book(loans=book, model_version=mv, unscored_loans=int(len(raw) - len(scored) - repaid.sum()),
+                repaid_loans=int(repaid.sum()))
 
 
 def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
@@ -169,7 +175,8 @@ def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
     orig = pd.to_datetime(scored["origination_date"])
     mat = pd.to_datetime(scored["maturity_date"])
     amount = scored["outstanding"].astype(float).where(scored["outstanding"].notna(), scored["amount_orig"])
-    cov = scored["guarantee_coverage"].astype(float).fillna(coverage_default)
+    cov = scored["guarantee_coverage"].astype(float)
+    cov = cov.where(cov.notna() & (cov != 0.0), coverage_default)
     if coverage:
         cov = pd.Series([coverage.get(int(i), c) for i, c in zip(scored["loan_id"], cov, strict=True)],
                         index=scored.index, dtype=float)
@@ -360,7 +367,8 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     cats = category_summary(priced)
     tot = totals(priced)
     out = {
-        "loans_priced": tot["loans"], "unscored_loans": book.unscored_loans, "schedule": sched.name,
+        "loans_priced": tot["loans"], "unscored_loans": book.unscored_loans, "repaid_loans": book.repaid_loans,
+        "schedule": sched.name,
         "currency": pol.currency, "model_version": book.model_version["version"], "by_category": cats,
         "total_subsidy_gap_pv": tot["subsidy_gap_pv"], "break_even_rate": tot["break_even_rate"],
         "charged_rate": tot["charged_rate"],
@@ -374,7 +382,8 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     if say:
         cur = pol.currency
         say(f"guarantee pricing ({sched.name} schedule, model {out['model_version']}): "
-            f"{tot['loans']:,} loans priced, {book.unscored_loans:,} without an approved-model score")
+            f"{tot['loans']:,} loans priced, {book.unscored_loans:,} without an approved-model score, "
+            f"{book.repaid_loans:,} repaid")
         say(f"  {'category':>8} {'loans':>7} {'fee charged':>16} {'break-even':>10} {'charged':>8} {'subsidy PV':>16}")
         for r in cats:
             say(f"  {r['category']:>8} {r['loans']:>7,} {r['fee_charged']:>16,.0f} {r['break_even_rate']:>10.3%} "

@@ -19,14 +19,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
+from creditdb.cli import cli
 from creditdb.schema import AuditEvent, BorrowerLink, FinancialStatement, Guarantee, Institution, Loan, ModelVersion, Score
 from models.fee_schedule import load_schedule
 from models.portfolio import simulate_portfolio
 from models.pricing import load_policy, price_loans
 from tests import factories as F
 from tests.conftest import TEST_KEY
-
-from creditdb.cli import cli
 
 N_FIRMS = 6
 TENOR = (dt.date(2026, 6, 1) - dt.date(2021, 6, 1)).days / 365.25  # factories' loans
@@ -115,6 +114,12 @@ def reference(indices: list[int], **over) -> pd.DataFrame:
 QUOTE = ["--amount", "10000000", "--tenor", "5", "--coverage", "0.8", "--amortization", "annuity", "--rate", "0.02"]
 
 
+def test_db_commands_have_help_examples():
+    for sub in ("price-book", "issue", "list", "quote", "portfolio"):
+        res = run("guarantee", sub, "--help")
+        assert "Example:" in res.output
+
+
 def test_quote_by_firm_uses_approved_models_latest_score(book):
     score_all(book)
     res = json.loads(run("guarantee", "quote", "--firm-of", "BK1:BK1-B00002", *QUOTE, "--json").output)
@@ -150,31 +155,34 @@ def test_quote_by_firm_errors_exit_1(book):
 
 def test_price_book_equals_price_loans(book, tmp_path):
     score_all(book)
-    l0, l1 = loan_id(book, 0), loan_id(book, 1)
-    with book.engine.begin() as conn:  # vary the stored inputs: no outstanding/coverage, secured, bullet
+    l0, l1, l2, l4 = (loan_id(book, i) for i in (0, 1, 2, 4))
+    with book.engine.begin() as conn:  # vary the stored inputs: no outstanding/coverage, secured, bullet, repaid
         conn.execute(update(Loan).where(Loan.id == l0).values(outstanding=None, guarantee_coverage=None, secured=True))
         conn.execute(update(Loan).where(Loan.id == l1).values(amortization="bullet", guarantee_coverage=1.0))
+        conn.execute(update(Loan).where(Loan.id == l2).values(guarantee_coverage=0.0, interest_rate=0.04))
+        conn.execute(update(Loan).where(Loan.id == l4).values(outstanding=0.0))
     out = tmp_path / "book.parquet"
     res = json.loads(run("guarantee", "price-book", "--out", str(out), "--json").output)
-    ref = reference(list(range(5)))
+    ref = reference(list(range(4)))
     ref.loc[0, ["amount", "secured"]] = [20_000_000.0, True]
     ref.loc[1, ["amortization", "coverage"]] = ["bullet", 1.0]
+    ref.loc[2, "rate"] = 0.04  # coverage 0 stored = no guarantee yet: priced at the default 0.8
     expect = price_loans(ref, load_policy(), load_schedule("japan"))
     got = pd.read_parquet(out)
-    assert list(got["loan_id"]) == [loan_id(book, i) for i in range(5)]
-    assert list(got["firm_id"]) == [firm_id(book, i) for i in range(5)]
+    assert list(got["loan_id"]) == [loan_id(book, i) for i in range(4)]
+    assert list(got["firm_id"]) == [firm_id(book, i) for i in range(4)]
     for col in ("pd", "break_even_rate", "charged_rate", "fee_charged", "subsidy_gap_rate", "subsidy_gap_pv", "lgd"):
         np.testing.assert_allclose(got[col], expect[col], rtol=1e-12, err_msg=col)
     assert list(got["category"].astype(str)) == list(expect["category"].astype(str))
-    assert res["unscored_loans"] == 1 and res["total"]["loans"] == 5
+    assert (res["unscored_loans"], res["repaid_loans"], res["total"]["loans"]) == (1, 1, 4)
     assert res["total"]["subsidy_gap_pv"] == pytest.approx(expect["subsidy_gap_pv"].sum(), rel=1e-12)
     by_cat = {r["category"]: r["fee_charged"] for r in res["by_category"]}
     assert by_cat == pytest.approx(expect.groupby("category", observed=True)["fee_charged"].sum()
                                    .rename(index=str).to_dict(), rel=1e-12)
     ev = audit_events(book, "guarantee.price_book")
-    assert len(ev) == 1 and ev[0].details["loans"] == 5 and ev[0].input_hash != ev[0].output_hash
+    assert len(ev) == 1 and ev[0].details["loans"] == 4 and ev[0].input_hash != ev[0].output_hash
     human = run("guarantee", "price-book", "--institution", "BK1", "--out", str(tmp_path / "b.csv"))
-    assert "total subsidy gap" in human.output and len(pd.read_csv(tmp_path / "b.csv")) == 5
+    assert "total subsidy gap" in human.output and len(pd.read_csv(tmp_path / "b.csv")) == 4
     assert json.loads(run("guarantee", "price-book", "--institution", "BK2", "--out", str(tmp_path / "c.csv"), "--json",
                           ok=None).output)["ok"] is False
 
@@ -218,7 +226,12 @@ def test_issue_records_refuses_and_lists(book):
     assert rec["guarantee_id"] == g.id and g.schedule == "japan"
     ev = audit_events(book, "guarantee.issue")
     assert len(ev) == 1 and ev[0].details["guarantee_id"] == g.id and ev[0].input_hash and ev[0].output_hash
+    with book.engine.begin() as conn:
+        conn.execute(update(Loan).where(Loan.id == loan_id(book, 3)).values(outstanding=0.0))
     before = F.table_fingerprint(book.engine)
+    res = run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00003", "--date", "2022-01-01",
+              ok=None)
+    assert res.exit_code == 1 and "BK1:BK1-L00003: outstanding: the loan is repaid" in res.output
     res = run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00002", "--date", "2023-01-01",
               ok=None)
     assert res.exit_code == 1 and "already has an active guarantee" in res.output

@@ -70,8 +70,8 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     """Price every stored loan whose firm has a score from the approved model.
 
     Per loan: PD = the approved model's latest score of the firm; tenor = maturity minus
-    origination (years); amount = outstanding, else amount; coverage = the loan's, else
-    the policy's (0.8); LGD by the secured flag; sales from the firm's latest statement.
+    origination (years); amount = outstanding, else amount (repaid loans are left out);
+    coverage = the loan's, else (missing or 0) the policy's (0.8); LGD by the secured flag; sales from the firm's latest statement.
     Writes loan_id, firm_id, pd, category, break_even_rate, charged_rate, fee_charged,
     subsidy_gap_rate, subsidy_gap_pv (and every pricing column) to --out; prints fees by
     category and the total subsidy gap. Appends an audit event.
@@ -111,12 +111,14 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
                         "loans": tot["loans"], "out": str(out)}, frame_hash(book.loans), frame_hash(priced))
     summary = {"ok": True, "out": out, "schedule": sched.name, "currency": pol.currency,
                "model_version": book.model_version["version"], "unscored_loans": book.unscored_loans,
+               "repaid_loans": book.repaid_loans,
                "by_category": cats, "total": tot, "audit_event": event}
     if as_json:
         emit_json(summary)
         return
     click.echo(f"priced {tot['loans']:,} loans -> {out} ({sched.name} schedule, model "
-               f"{book.model_version['version']}, {pol.currency}); {book.unscored_loans:,} loans without a score")
+               f"{book.model_version['version']}, {pol.currency}); {book.unscored_loans:,} loans without a score, "
+               f"{book.repaid_loans:,} repaid")
     click.echo(f"{'category':>8} {'loans':>8} {'amount':>18} {'fee charged':>16} {'break-even':>10} "
                f"{'charged':>8} {'subsidy PV':>16}")
     for r in cats:
