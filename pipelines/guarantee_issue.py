@@ -75,7 +75,8 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
                 continue
             h = anon.loan_hash(key, req.bank, pd.Series([req.loan_key], dtype=object)).iloc[0]
             rows = conn.execute(select(ln.id, ln.maturity_date, ln.outstanding).where(
-                (ln.institution_id == banks[req.bank]) & (ln.loan_hash == h)).order_by(ln.id)).all()
+                (ln.institution_id == banks[req.bank]) & (ln.loan_hash == h)).order_by(ln.id)
+                .with_for_update()).all()  # PostgreSQL: a concurrent issue on the same loan waits
             if not rows:
                 problems.append(f"{req.where()}: loan_key: no loan with this key was submitted by {req.bank}")
                 continue
