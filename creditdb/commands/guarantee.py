@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from creditdb.output import emit_json, reject, to_json
+from creditdb.output import emit_json, open_engine, reject, to_json
 
 MAX_PROBLEMS = 50
 
@@ -85,7 +85,11 @@ def guarantee() -> None:
 
 
 @guarantee.command("quote")
-@click.option("--pd", "pd_", type=float, required=True, help="One-year probability of default, in (0, 1).")
+@click.option("--pd", "pd_", type=float, default=None, help="One-year probability of default, in (0, 1).")
+@click.option("--firm-of", "firm_of", default=None, metavar="INSTITUTION:BORROWER_KEY",
+              help="Quote by firm: PD from the approved model's latest score of this borrower.")
+@click.option("--institution", "firm_inst", default=None, help="With --borrower: the bank that knows the firm.")
+@click.option("--borrower", "borrower_key", default=None, help="With --institution: the bank's borrower key.")
 @click.option("--amount", type=float, required=True, help="Loan amount in currency units.")
 @click.option("--tenor", type=float, required=True, help="Tenor in years.")
 @click.option("--coverage", type=float, default=None, help="Guaranteed share of the loan (default: policy, 0.8).")
@@ -101,7 +105,7 @@ def guarantee() -> None:
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def quote(
-    pd_: float, amount: float, tenor: float, coverage: float | None, lgd: float | None, amortization: str,
+    pd_: float | None, firm_of: str | None, firm_inst: str | None, borrower_key: str | None, amount: float, tenor: float, coverage: float | None, lgd: float | None, amortization: str,
     rate: float | None, sales: float | None, secured: bool, no_statements: bool, instalments: int | None,
     schedule: str, policy_file: str | None, reinsurance: float | None, as_json: bool,
 ) -> None:
@@ -111,10 +115,35 @@ def quote(
     Example:
       creditdb guarantee quote --pd 0.012 --amount 10000000 --tenor 5 --coverage 0.8 \\
           --lgd 0.6 --amortization annuity --rate 0.02 --sales 300000000 --schedule japan
+      creditdb guarantee quote --firm-of BK1:B00042 --amount 10000000 --tenor 5 --json
+
+    By firm (--firm-of or --institution/--borrower) the PD is the latest score of the
+    firm from the APPROVED model, and --sales defaults to the annualised sales of the
+    firm's latest statement.
     """
     import pandas as pd
 
     from models.pricing import price_loans
+
+    firm = None
+    if firm_of is not None and (firm_inst or borrower_key):
+        raise click.UsageError("give --firm-of or --institution/--borrower, not both")
+    if firm_of is not None:
+        if ":" not in firm_of:
+            raise click.BadParameter("expected INSTITUTION:BORROWER_KEY", param_hint="--firm-of")
+        firm_inst, borrower_key = firm_of.split(":", 1)
+    elif bool(firm_inst) != bool(borrower_key):
+        raise click.UsageError("--institution and --borrower go together")
+    by_firm = borrower_key is not None
+    if by_firm == (pd_ is not None):
+        raise click.UsageError("give either --pd or a firm (--firm-of / --institution with --borrower)")
+    if by_firm:
+        from creditdb.commands.guarantee_db import resolve_firm
+
+        firm = resolve_firm(firm_inst, borrower_key, as_json)
+        pd_ = firm["pd"]
+        if sales is None and firm["sales"] is not None:
+            sales = firm["sales"]
 
     loan: dict[str, Any] = {"loan_id": "quote", "pd": pd_, "amount": amount, "tenor_years": tenor,
                             "amortization": amortization, "secured": secured, "no_statements": no_statements}
@@ -132,6 +161,10 @@ def quote(
     if reinsurance is not None and not 0 <= reinsurance <= 1:
         reject("--reinsurance: must be a fraction in [0, 1]", as_json=as_json)
     pol = _policy(policy_file, reinsurance, as_json)
+    if firm is not None and firm["statement_currency"] not in (None, pol.currency) and "sales" in df and \
+            df["sales"].iloc[0] == firm["sales"]:
+        reject(f"firm {firm['firm_id']}: financial_statement.sales is in {firm['statement_currency']}, not the "
+               f"policy currency {pol.currency}: give --sales", as_json=as_json)
     sched = _schedule(schedule, as_json)
     row = price_loans(df, pol, sched).iloc[0].to_dict()
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
@@ -139,12 +172,19 @@ def quote(
     row["amortization"] = str(row["amortization"])
     row.pop("loan_id", None)
     result = {"ok": True, "schedule": sched.name, "currency": pol.currency, "policy": pol.__dict__, "quote": row}
+    if firm is not None:
+        result["firm"] = firm
+        from creditdb.commands.guarantee_db import audit_quote
+
+        audit_quote(firm, df, row)
     if as_json:
         emit_json(result)
         return
     cur = pol.currency
     lines = [
         f"guarantee quote ({sched.name} schedule, {cur})",
+        *([f"  firm              {firm['firm_id']} ({firm_inst}:{borrower_key}), model {firm['model_version']}, "
+           f"grade {firm['grade']}, score fee category {firm['fee_category']}"] if firm else []),
         f"  loan              {amount:,.0f} over {tenor:g} years, {row['amortization']}, coverage {row['coverage']:.0%}, "
         f"LGD {row['lgd']:.0%}",
         f"  PD (1 year)       {pd_:.4%}   cumulative over tenor {row['cum_pd']:.4%}",
@@ -299,7 +339,9 @@ td{{text-align:right}}</style></head><body>
 
 
 @guarantee.command("portfolio")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.option("--from-db", is_flag=True, help="Loans from the database (PD: approved model's latest score).")
+@click.option("--issued-only", is_flag=True, help="With --from-db: only loans with an issued guarantee.")
 @click.option("--scenarios", type=click.IntRange(min=1), default=10_000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fund", type=float, default=None, help="Loss-absorbing fund (currency units): P(loss > fund).")
@@ -311,7 +353,7 @@ td{{text-align:right}}</style></head><body>
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None,
               help="Write the JSON summary to FILE ('-' or no value: standard output).")
 def portfolio(
-    file: str, scenarios: int, seed: int, fund: float | None, rho: float | None, method: str,
+    file: str | None, from_db: bool, issued_only: bool, scenarios: int, seed: int, fund: float | None, rho: float | None, method: str,
     reinsurance: float | None, policy_file: str | None, html_out: str | None, json_out: str | None,
 ) -> None:
     """Simulate the one-year loss distribution of the guarantees in FILE (loans or priced).
@@ -319,10 +361,16 @@ def portfolio(
     Exposure per loan = amount x coverage x (1 - reinsurance share); PD one-year; LGD from
     the file or the policy. Put FILE before --json when --json has no value.
 
+    With --from-db instead of FILE: every stored loan whose firm has a score from the
+    approved model (or, with --issued-only, the loans with an issued guarantee, at the
+    coverage issued); amount = outstanding (else amount), coverage = the loan's (else the
+    policy's), LGD by the secured flag, sales from the firm's latest statement.
+
     \b
     Example:
       creditdb guarantee portfolio priced.parquet --scenarios 10000 --seed 1 \\
           --fund 2000000000 --html loss.html --json loss.json
+      creditdb guarantee portfolio --from-db --issued-only --scenarios 10000 --json loss.json
     """
     import numpy as np
 
@@ -334,9 +382,18 @@ def portfolio(
         reject("--reinsurance: must be a fraction in [0, 1]", as_json=as_json)
     if rho is not None and not 0 < rho < 1:
         reject("--rho: must lie strictly between 0 and 1", as_json=as_json)
+    if from_db == (file is not None):
+        raise click.UsageError("give a FILE of loans or --from-db (not both)")
+    if issued_only and not from_db:
+        raise click.UsageError("--issued-only needs --from-db")
     pol = _policy(policy_file, reinsurance, as_json)
-    df = _read_loans(file, as_json)
-    _check(df, file, ("pd", "amount"), as_json)
+    if from_db:
+        from creditdb.commands.guarantee_db import db_portfolio_loans
+
+        df, file = db_portfolio_loans(pol, issued_only, as_json)
+    else:
+        df = _read_loans(file, as_json)
+        _check(df, file, ("pd", "amount"), as_json)
     import pandas as pd
 
     n = len(df)
@@ -365,6 +422,15 @@ def portfolio(
         )
     summary = {"ok": True, "file": file, "currency": pol.currency,
                "reinsurance_share": pol.reinsurance_share, **result.to_dict()}
+    if from_db:
+        import hashlib
+
+        from pipelines.guarantees import frame_hash, record_run
+
+        summary["audit_event"] = record_run(
+            open_engine(create=False), "guarantee.portfolio",
+            {"source": file, "loans": n, "scenarios": scenarios, "seed": seed, "method": method, "fund": fund},
+            frame_hash(df), hashlib.sha256(to_json(result.to_dict()).encode()).hexdigest())
     if html_out:
         Path(html_out).write_text(_html_report(summary, _histogram_png(result, fund), file), encoding="utf-8")
     if json_out == "-":
@@ -385,3 +451,13 @@ def portfolio(
     for path in (html_out, json_out):
         if path:
             click.echo(f"  wrote {path}")
+
+
+def _register_db_commands() -> None:
+    from creditdb.commands.guarantee_db import issue, list_, price_book
+
+    for cmd in (price_book, issue, list_):
+        guarantee.add_command(cmd)
+
+
+_register_db_commands()
