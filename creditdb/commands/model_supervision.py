@@ -1,0 +1,134 @@
+"""Supervisor commands of the ``model`` group: validate, approve, reproduce."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
+
+
+@click.command("validate")
+@click.argument("version")
+@click.option("--sample", default="out-of-time", show_default=True,
+              help="out-of-time, all, or a fiscal year such as 2021.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the self-contained HTML report here.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every number as JSON here ('-' for standard output).")
+def validate(version: str, sample: str, html_path: Path | None, json_path: Path | None) -> None:
+    """Validate a model: discrimination, calibration, stability, drivers.
+
+    Rebuilds the model from its recorded spec and data, checks it matches the stored
+    artifact, computes every test (AUC with DeLong interval, challenger comparison,
+    ECB AUC test, binomial and Jeffreys tests per grade with traffic lights,
+    Hosmer-Lemeshow, Brier, PSI, migration matrix, Herfindahl, SHAP drivers,
+    monotonicity), stores the results with the model and writes the report.
+
+    \b
+    Example:
+      creditdb model validate rating-1a2b3c4d5e6f --html report.html --json report.json
+    """
+    from creditdb.registry import RegistryError
+    from creditdb.settings import get_settings
+    from pipelines.model_validation import validate as run
+    from pipelines.training import TrainingError
+    from pipelines.validation_report import render_html
+
+    if sample not in ("out-of-time", "all") and not sample.isdigit():
+        raise click.BadParameter("use out-of-time, all or a year such as 2021", param_hint="--sample")
+    engine = open_engine()
+    try:
+        results = run(engine, version, sample=sample, actor=get_settings().actor)
+    except (RegistryError, TrainingError, ValueError) as exc:
+        reject(str(exc), as_json=json_path is not None and str(json_path) == "-")
+    if html_path:
+        html_path.write_text(render_html(results), encoding="utf-8")
+    if json_path:
+        from creditdb.output import to_json
+
+        if str(json_path) == "-":
+            click.echo(to_json(results))
+            return
+        json_path.write_text(to_json(results), encoding="utf-8")
+    d = results["discrimination"]
+    auc = d.get("auc", {})
+    click.echo(f"model {version} validated on the {sample} sample: AUC {_f(auc.get('auc'))} "
+               f"(95% CI {_f(auc.get('ci_lower'))}-{_f(auc.get('ci_upper'))}); report stored with the model")
+    for row in results["calibration"].get("by_grade", []):
+        click.echo(f"  grade {row['grade']:>3}: {row['firms']:>7} statements {row['defaults']:>5} defaults  "
+                   f"observed {_f(row['odr'])}  mean PD {_f(row['mean_pd'])}  {row['traffic_light']}")
+    if html_path:
+        click.echo(f"report: {html_path}")
+
+
+def _f(x) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+@click.command("approve")
+@click.argument("version")
+@click.option("--by", "by", required=True, help="Name of the approver.")
+@click.option("--note", default="", help="Approval note (committee decision, conditions).")
+@click.option("--json", "as_json", is_flag=True)
+def approve(version: str, by: str, note: str, as_json: bool) -> None:
+    """Approve a validated model for scoring and pricing; retires the old one.
+
+    \b
+    Example:
+      creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11"
+    """
+    from creditdb.approval import ApprovalError
+    from creditdb.approval import approve as run
+    from creditdb.settings import get_settings
+
+    engine = open_engine()
+    try:
+        with engine.begin() as conn:
+            out = run(conn, version, by=by, note=note, actor=get_settings().actor)
+    except ApprovalError as exc:
+        reject(str(exc), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, **out})
+        return
+    click.echo(f"model {version} approved by {by}" + (f"; {out['retired']} retired" if out["retired"] else ""))
+
+
+@click.command("reproduce")
+@click.argument("version")
+@click.option("--json", "as_json", is_flag=True)
+def reproduce(version: str, as_json: bool) -> None:
+    """Retrain a model from its recorded spec and data snapshot and compare.
+
+    Exit code 0 when the model hash and every PD match, 1 otherwise (and what differs:
+    data, spec or library versions).
+
+    \b
+    Example:
+      creditdb model reproduce rating-1a2b3c4d5e6f --json
+    """
+    from creditdb.registry import RegistryError
+    from creditdb.settings import get_settings
+    from pipelines.model_validation import reproduce as run
+    from pipelines.training import TrainingError
+
+    engine = open_engine()
+    try:
+        out = run(engine, version, actor=get_settings().actor)
+    except (RegistryError, TrainingError) as exc:
+        reject(str(exc), as_json=as_json)
+    if as_json:
+        emit_json(out)
+    else:
+        verdict = "reproduced exactly" if out["reproduced"] else "NOT reproduced"
+        click.echo(f"model {version}: {verdict}")
+        for name, c in out["checks"].items():
+            click.echo(f"  {name:<17} {'match' if c['match'] else 'differs' if c['match'] is False else 'not recorded'}")
+        p = out["pds"]
+        click.echo(f"  PDs: {p['statements']} statements, {p['differing']} differ (max {p['max_abs_difference']:.3g})")
+        for cause in out["causes"]:
+            click.echo(f"  cause: {cause}")
+    if not out["reproduced"]:
+        sys.exit(EXIT_REJECTED)

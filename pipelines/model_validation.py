@@ -1,0 +1,173 @@
+"""Supervisor workflows on a registered model: reproduce it, validate it, store the report.
+
+Both start by rebuilding the model from what the registry recorded: the spec text,
+seed and design (cut-off, reporting lag, horizon, out-of-time years, data snapshot),
+re-reading the data as of that snapshot. Training is deterministic, so the rebuilt
+model must have the recorded hash; when it does not, ``reproduce`` says what differs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from creditdb import audit, registry
+from models.master_scale import assign_grade, load_master_scale, representative_pd
+from models.rating import parse_spec
+from models.ratios import FEATURE_NAMES
+from pipelines.features import load_defaults, load_statements, training_table
+from pipelines.training import Design, TrainedModel, fit, library_versions
+
+SAMPLES = ("out-of-time", "all")
+
+
+def _design(rec: dict[str, Any]) -> Design:
+    d = rec["spec"]["design"]
+    return Design(cutoff=dt.date.fromisoformat(d["cutoff"]), lag_months=d["lag_months"],
+                  horizon_months=d["horizon_months"], oot_years=d["oot_years"],
+                  valid_fraction=d["valid_fraction"], snapshot=d.get("snapshot"))
+
+
+def rebuild(engine, rec: dict[str, Any]) -> TrainedModel:
+    """Retrain from the recorded spec, seed, design and data snapshot."""
+    design = _design(rec)
+    snapshot = dt.datetime.fromisoformat(design.snapshot) if design.snapshot else None
+    with engine.connect() as conn:
+        statements = load_statements(conn, snapshot)
+        defaults = load_defaults(conn, snapshot)
+    table = training_table(statements, defaults, design.cutoff, design.lag_months, design.horizon_months)
+    spec = parse_spec(rec["spec"]["source_text"], origin=f"model {rec['version']} spec")
+    return fit(table, spec, design, rec["seed"])
+
+
+def _pds(tm: TrainedModel) -> np.ndarray:
+    return tm.calibration.predict(tm.model.raw_score(tm.table[list(FEATURE_NAMES)]))
+
+
+def reproduce(engine, version: str, actor: str = "unknown") -> dict[str, Any]:
+    """Retrain ``version`` and compare model hash, data fingerprint, spec, libraries and PDs."""
+    with engine.connect() as conn:
+        rec = registry.get(conn, version)
+    tm = rebuild(engine, rec)
+    stored_libs = rec["spec"].get("libraries", {})
+    now_libs = library_versions()
+    checks = {
+        "data_fingerprint": {"recorded": rec["data_fingerprint"], "now": tm.fingerprint},
+        "spec_sha256": {"recorded": rec["spec"]["sha256"], "now": tm.spec.sha256},
+        "model_sha256": {"recorded": rec["artifact_sha256"], "now": tm.model.model_sha256},
+        "libraries": {"recorded": stored_libs, "now": now_libs},
+    }
+    for v in checks.values():
+        v["match"] = v["recorded"] == v["now"] if v["recorded"] else None
+    from models.rating import load_model
+    from models.calibration import Calibration
+
+    recorded = load_model(rec["artifact"])
+    cal = Calibration.from_dict(rec["spec"]["calibration"])
+    X = tm.table[list(FEATURE_NAMES)]
+    pd_recorded = cal.predict(recorded.raw_score(X))
+    pd_now = _pds(tm)
+    diff = np.abs(pd_recorded - pd_now)
+    pds = {"statements": int(len(X)), "identical": bool(np.array_equal(pd_recorded, pd_now)),
+           "max_abs_difference": float(diff.max()) if len(diff) else 0.0, "differing": int((diff > 0).sum())}
+    ok = bool(checks["model_sha256"]["match"] and pds["identical"])
+    causes = []
+    if not ok:
+        if checks["data_fingerprint"]["match"] is False:
+            causes.append("the training data differ from the recorded snapshot (rows, values or labels changed)")
+        if checks["spec_sha256"]["match"] is False:
+            causes.append("the spec text differs")
+        if checks["libraries"]["match"] is False:
+            changed = {k: (stored_libs.get(k), now_libs.get(k)) for k in now_libs if stored_libs.get(k) != now_libs.get(k)}
+            causes.append(f"library versions differ: {changed}")
+        if not causes:
+            causes.append("same data, spec and libraries but a different model: training is not deterministic here")
+    out = {"version": version, "reproduced": ok, "checks": checks, "pds": pds, "causes": causes}
+    with engine.begin() as conn:
+        audit.append(conn, actor, "model.reproduce", {"version": version, "reproduced": ok, "causes": causes},
+                     input_hash=tm.fingerprint, output_hash=tm.model.model_sha256)
+    return out
+
+
+def validation_inputs(tm: TrainedModel, rec: dict[str, Any], sample: str = "out-of-time") -> dict[str, Any]:
+    """Keyword arguments of ``pipelines.validation_report.build_validation`` for a model."""
+    cols = list(FEATURE_NAMES)
+    table = tm.table
+    dev = table.loc[table["sample"] != "oot"]
+    if sample == "out-of-time":
+        val = table.loc[table["sample"] == "oot"]
+    elif sample == "all":
+        val = table
+    else:
+        year = int(sample)
+        val = table.loc[pd.to_datetime(table["fiscal_year_end"]).dt.year == year]
+    if val.empty:
+        raise ValueError(f"the validation sample '{sample}' is empty")
+    scale = load_master_scale()
+    pd_val = tm.calibration.predict(tm.model.raw_score(val[cols]))
+    pd_dev = tm.calibration.predict(tm.model.raw_score(dev[cols]))
+    grades = assign_grade(pd_val, scale)
+    grade_dev = assign_grade(pd_dev, scale)
+    all_grades = sorted(set(grades) | set(grade_dev))
+    grade_pd = dict(zip(all_grades, (float(x) for x in representative_pd(np.array(all_grades, dtype=object), scale)),
+                        strict=True))
+    challenger_pd = tm.challenger.predict_proba(val[cols])[:, 1]
+    initial_auc = (rec["metrics"].get("auc", {}).get("model", {}) or {}).get("valid")
+    contributions = tm.model.contributions(val[cols])
+    spec = rec["spec"]
+    card = {
+        "version": rec["version"],
+        "data_window": f"statements with fiscal year ends {pd.to_datetime(table.fiscal_year_end).min().date()} to "
+                       f"{pd.to_datetime(table.fiscal_year_end).max().date()}, labels complete by the cut-off "
+                       f"{spec['design']['cutoff']}",
+        "default_definition": f"a default event (90+ days past due, bankrupt, virtually bankrupt, guarantee "
+                              f"subrogated, restructured) within {spec['design']['horizon_months']} months after the "
+                              f"statement is available ({spec['design']['lag_months']} months after fiscal year end)",
+        "features": ", ".join(cols),
+        "monotone_constraints": ", ".join(f"{k} {'+' if v > 0 else '-'}" for k, v in spec["monotone_constraints"].items()),
+        "calibration_target": f"long-run average default rate of the development sample "
+                              f"({rec['metrics'].get('long_run_default_rate', float('nan')):.4%}), PD floor 0.05%",
+        "known_limitations": "trained on the data submitted to this database only; out-of-time sample is the last "
+                             f"{spec['design']['oot_years']} year(s) before the cut-off; grade PDs are the master "
+                             "scale's representative PDs; monotonicity is imposed only on the constrained features",
+        "approval_state": rec["status"] + (f" by {rec['approved_by']}" if rec.get("approved_by") else ""),
+        "artifact_sha256": rec["artifact_sha256"],
+        "data_fingerprint": rec["data_fingerprint"],
+        "sample": sample,
+    }
+    return dict(
+        pd=pd_val, default=val["label"].to_numpy(), grade=grades,
+        year=pd.to_datetime(val["fiscal_year_end"]).dt.year.to_numpy(), firm_id=val["firm_id"].to_numpy(),
+        grade_pd=grade_pd, features_dev=dev[cols], features_val=val[cols], score_dev=pd_dev,
+        challenger_pd=challenger_pd, initial_auc=initial_auc, contributions=contributions,
+        monotone=dict(spec["monotone_constraints"]), model_card=card, grade_dev=grade_dev,
+    )
+
+
+def validate(engine, version: str, sample: str = "out-of-time", actor: str = "unknown") -> dict[str, Any]:
+    """Build the validation results of ``version``, store them with the model, audit."""
+    from pipelines.validation_report import build_validation, to_jsonable
+
+    with engine.connect() as conn:
+        rec = registry.get(conn, version)
+    tm = rebuild(engine, rec)
+    if tm.model.model_sha256 != rec["artifact_sha256"]:
+        raise ValueError(f"model {version} could not be rebuilt from its recorded data and spec "
+                         f"(run 'creditdb model reproduce {version}' to see what differs); not validated")
+    results = to_jsonable(build_validation(**validation_inputs(tm, rec, sample)))
+    import json
+
+    digest = hashlib.sha256(json.dumps(results, sort_keys=True, default=str).encode()).hexdigest()
+    from creditdb.schema import ModelVersion
+    from sqlalchemy import update
+
+    T = ModelVersion.__table__
+    with engine.begin() as conn:
+        conn.execute(update(T).where(T.c.version == version).values(validation_report=results))
+        audit.append(conn, actor, "model.validate", {"version": version, "sample": sample},
+                     input_hash=rec["artifact_sha256"], output_hash=digest)
+    return results
