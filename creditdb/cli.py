@@ -23,6 +23,7 @@ COMMANDS = {
     "demo": "creditdb.commands.demo:demo",
     "guarantee": "creditdb.commands.guarantee:guarantee",
     "model": "creditdb.commands.model:model",
+    "score": "creditdb.commands.score:score",
 }
 
 
