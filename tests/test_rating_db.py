@@ -261,3 +261,17 @@ def test_retired_model_may_not_score(sqlite_db, tmp_path):
             str(tmp_path / "o.csv"), "--model", version, "--json", ok=False)
     assert r.exit_code == 1 and "retired" in json.loads(r.output)["error"] and not (tmp_path / "o.csv").exists()
     assert F.table_fingerprint(sqlite_db.engine) == before
+
+
+@pytest.mark.slow
+def test_demo_trains_and_scores(sqlite_db, tmp_path):
+    out = json.loads(run("demo", "--firms", "800", "--banks", "2", "--seed", "3", "--error-rate", "0",
+                         "--out", str(tmp_path / "demo"), "--json").output)
+    rating = out["rating"]
+    assert rating["version"].startswith("rating-") and rating["new"]
+    assert 0.55 < rating["auc_oot_model"] <= 1 and 0.55 < rating["auc_oot_challenger"] <= 1
+    assert sum(rating["grades"].values()) == rating["scored_firms"] == out["firms_in_database"]
+    assert count(sqlite_db.engine, Score) == rating["scored_firms"]
+    again = json.loads(run("demo", "--firms", "800", "--banks", "2", "--seed", "3", "--error-rate", "0",
+                           "--out", str(tmp_path / "demo"), "--json").output)
+    assert again["rating"]["version"] == rating["version"] and not again["rating"]["new"]
