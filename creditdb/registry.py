@@ -126,7 +126,7 @@ def model_card(rec: dict[str, Any]) -> str:
     ]
     for name in spec["features"]:
         f = feats.get(name)
-        lines.append(f"  {name:<18} {mono.get(name, 0):+d}  {f.label if f else ''}")
+        lines.append(f"  {name:<26} {mono.get(name, 0):+d}  {f.label if f else ''}")
     lines += [
         "",
         "Performance (AUC)        model   challenger",

@@ -26,7 +26,6 @@ database-backed entry point is :func:`train` (reads, fits, registers, audits).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -271,6 +270,3 @@ def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, 
                      input_hash=tm.fingerprint, output_hash=rec["artifact_sha256"])
     return tm, {"version": rec["version"], "id": row_id, "created": created}
 
-
-def spec_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -74,7 +74,9 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path):
     assert [r["version"] for r in listed] == [version] and listed[0]["status"] == "candidate"
     shown = json.loads(run("model", "show", version, "--json").output)
     assert shown["spec"]["calibration"] == out["calibration"] and "artifact" not in shown
-    for words in ("Data window", "Default definition", "equity_ratio       -1", "Calibration", "Known limitations"):
+    card_words = ("Data window", "Default definition", "equity_ratio               -1", "Calibration",
+                  "Known limitations")
+    for words in card_words:
         assert words in shown["model_card"]
     assert "Default definition" in run("model", "show", version).output
     exported = json.loads(run("model", "export", version, "--out", str(tmp_path / "exp"), "--json").output)
