@@ -254,4 +254,9 @@ def compute_features(statements: pd.DataFrame) -> pd.DataFrame:
     ind = ind.astype("object").where(ind.isin(ISIC_SECTIONS))
     out["industry"] = pd.Categorical(ind, categories=list(ISIC_SECTIONS))
     out["negative_equity"] = (na < 0).astype("float64").where(na.notna())
+    tl_pos = tl.where(tl > 0)
+    out["interest_rate_paid"] = _clip("interest_rate_paid", ie / ibd.where(ibd > 0))
+    out["ibd_to_liabilities"] = _clip("ibd_to_liabilities", ibd / tl_pos)
+    out["gross_margin"] = _clip("gross_margin", (sales - _num(f, "cost_of_sales")) / sales_pos)
+    out["current_liabilities_share"] = _clip("current_liabilities_share", cl / tl_pos)
     return out[list(FEATURE_NAMES)]

@@ -20,7 +20,12 @@ from creditdb.output import emit_json
               type=click.Path(path_type=Path, file_okay=False), help="Where the synthetic files go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_dir: Path, as_json: bool) -> None:
-    """Synthesise CRD-like data for a few banks, submit it all and report.
+    """Synthesise CRD-like data for a few banks, submit it, train the rating model, score.
+
+    After submitting, the rating model is trained on the demo data (cut-off: the
+    end of the last complete default window), every firm is scored with it, and the
+    out-of-time AUC of the model and of the challenger and the grade distribution are
+    printed.
 
     Uses CREDITDB_URL (default: creditdb.sqlite in the working directory, created if
     missing). Running it again on the same database reuses what is already loaded.
@@ -44,14 +49,14 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     settings = get_settings()
     key = pseudonym_key(settings)
     say(f"database: {engine.url.render_as_string(hide_password=True)}")
-    say(f"1/2 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
+    say(f"1/4 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
     data = synth.generate(firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate)
     synth.write(data, out_dir)
     with session_scope(engine) as s:
         for row in data.institutions.itertuples():
             if s.scalar(select(Institution).where(Institution.code == row.code)) is None:
                 s.add(Institution(code=row.code, name=row.name, kind=row.kind, country=row.country))
-    say("2/2 submitting every bank's statements, loans and defaults ...")
+    say("2/4 submitting every bank's statements, loans and defaults ...")
     results = []
     for kind in ("statements", "loans", "defaults"):
         for bank in data.institutions.code:
@@ -66,6 +71,33 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
             for issue in res.issues[:2]:
                 say(f"      e.g. {path}, row {issue['row']}, column '{issue['column']}' = {issue['value']!r}: "
                     f"{issue['message']}")
+    import datetime as _dt
+
+    from pipelines.scoring import score_firms
+    from pipelines.training import TrainingError, train
+
+    cutoff = _dt.date.fromisoformat(data.meta["as_of"])
+    say(f"3/4 training the rating model at cut-off {cutoff} ...")
+    rating: dict = {}
+    try:
+        tm, outcome = train(engine, cutoff, actor=settings.actor)
+        m = tm.metrics
+        rating = {"version": outcome["version"], "new": outcome["created"], "cutoff": cutoff.isoformat(),
+                  "auc_oot_model": m["auc"]["model"].get("oot"), "auc_oot_challenger": m["auc"]["challenger"].get("oot"),
+                  "oot_statements": m["samples"]["oot"]["n"], "oot_defaults": m["samples"]["oot"]["defaults"]}
+        say(f"  model {outcome['version']} ({'registered' if outcome['created'] else 'already registered'}): "
+            f"out-of-time AUC {rating['auc_oot_model']:.4f}, challenger (WoE logistic) "
+            f"{rating['auc_oot_challenger']:.4f} on {rating['oot_statements']:,} statements "
+            f"({rating['oot_defaults']:,} defaults)")
+        say("4/4 scoring every firm with it ...")
+        scored = score_firms(engine, outcome["version"], cutoff, actor=settings.actor)
+        rating["scored_firms"] = scored["firms"]
+        rating["grades"] = scored["grades"]
+        say(f"  {scored['firms']:,} firms scored, mean PD {scored['mean_pd'] * 100:.2f}%; grades: "
+            + ", ".join(f"{g}:{n:,}" for g, n in scored["grades"].items() if n))
+    except TrainingError as exc:
+        say(f"  rating model not trained: {exc}")
+        rating = {"error": str(exc)}
     with engine.connect() as conn:
         n_firms = conn.execute(select(func.count()).select_from(Firm)).scalar_one()
         n_subs = conn.execute(select(func.count()).select_from(Submission)).scalar_one()
@@ -77,6 +109,7 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
         "rows_loaded": sum(r.rows_loaded for r in results),
         "rows_rejected": sum(r.rows_rejected for r in results),
         "firms_linked_across_banks": sum(r.firms_linked for r in results),
+        "rating": rating,
         "results": [{"institution": r.institution, "kind": r.kind, "status": r.status, "rows_loaded": r.rows_loaded,
                      "rows_rejected": r.rows_rejected, "submission_id": r.submission_id} for r in results],
     }
@@ -86,4 +119,4 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     say(f"\nloaded {summary['rows_loaded']:,} rows, rejected {summary['rows_rejected']:,}; "
         f"{n_firms:,} firms in the database, {summary['firms_linked_across_banks']:,} submitted by a second bank "
         "and linked by corporate-number pseudonym.")
-    say("next: creditdb submissions list | creditdb submissions show 1")
+    say("next: creditdb submissions list | creditdb model list | creditdb score lookup --institution BK1 KEY")

@@ -101,3 +101,187 @@ def evaluate(features_path: str, label: str, cv: int, seed: int, spec_path: str 
         emit_json({"ok": True, **result})
     else:
         click.echo(_format_evaluation(result, str(path)))
+
+
+# --------------------------------------------------------------------------------------
+# model train | list | show | export (database-backed registry)
+# --------------------------------------------------------------------------------------
+
+def _parse_date(value: str | None, what: str, as_json: bool):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        reject(f"{what}: {value!r} is not a date (YYYY-MM-DD)", as_json=as_json)
+
+
+def _parse_time(value: str | None, as_json: bool):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        reject(f"--snapshot: {value!r} is not a date-time (YYYY-MM-DDTHH:MM[:SS][+00:00])", as_json=as_json)
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _train_text(tm, outcome: dict) -> str:
+    m = tm.metrics
+    s = m["samples"]
+    head = (f"model {outcome['version']} registered (candidate)" if outcome["created"] else
+            f"model {outcome['version']} is already registered: retraining on identical inputs reproduced the "
+            "same model (nothing new stored)")
+    lines = [head,
+             f"cut-off {tm.design.cutoff}; data fingerprint {tm.fingerprint[:16]}; seed {tm.seed}; "
+             f"best iteration {m['best_iteration']}",
+             f"{'sample':<8} {'statements':>10} {'defaults':>9} {'rate':>7} {'AUC model':>10} {'AUC chall.':>10}"]
+    for k in ("fit", "valid", "oot"):
+        a, c = m["auc"]["model"].get(k), m["auc"]["challenger"].get(k)
+        lines.append(f"{k:<8} {s[k]['n']:>10,} {s[k]['defaults']:>9,} {(s[k]['default_rate'] or 0) * 100:6.2f}% "
+                     f"{a if a is None else round(a, 4)!s:>10} {c if c is None else round(c, 4)!s:>10}")
+    lines.append(f"long-run default rate (calibration target) {m['long_run_default_rate'] * 100:.3f}%")
+    lines.append("grades (out-of-time): " + ", ".join(f"{g['grade']}:{g['n']}" for g in m.get("grade_distribution_oot", [])
+                                                      if g["n"]))
+    lines.append(f"next: creditdb model show {outcome['version']}")
+    return "\n".join(lines)
+
+
+@model.command("train")
+@click.option("--cutoff", help="Training cut-off date YYYY-MM-DD (default: today). Only statements whose "
+                               "12-month default window ended by then and defaults dated before it are used.")
+@click.option("--spec", "spec_path", default=None, help="Model spec TOML (default: packaged rating_v1.toml).")
+@click.option("--seed", type=int, default=None, help="LightGBM seed (default: the spec's).")
+@click.option("--snapshot", default=None,
+              help="Use only submissions received at or before this time (retrain on a past database state).")
+@click.option("--lag-months", type=click.IntRange(min=0), default=3, show_default=True, help="Reporting lag.")
+@click.option("--oot-years", type=click.IntRange(min=1, max=2), default=1, show_default=True,
+              help="Latest labelled years held out as the out-of-time sample.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def train(cutoff: str | None, spec_path: str | None, seed: int | None, snapshot: str | None, lag_months: int,
+          oot_years: int, as_json: bool) -> None:
+    """Train the rating model on the database and register it as a candidate.
+
+    Out-of-time design: the latest labelled year is the out-of-time sample; earlier
+    statements are the development sample, whose latest 20% (by date) is the
+    validation slice for early stopping and calibration. The WoE logistic challenger
+    is trained on the same sample. Retraining on identical inputs reproduces the same
+    model and registers nothing new.
+
+    \b
+    Example:
+      creditdb model train --cutoff 2024-03-31 --seed 0
+      creditdb model train --cutoff 2024-03-31 --spec my_spec.toml --json
+    """
+    import datetime as dt
+
+    from creditdb.output import open_engine
+    from creditdb.registry import RegistryError
+    from creditdb.settings import get_settings
+    from models.rating import load_spec
+    from pipelines.training import TrainingError, train as run_train
+
+    cut = _parse_date(cutoff, "--cutoff", as_json) or dt.date.today()
+    snap = _parse_time(snapshot, as_json)
+    try:
+        spec = load_spec(spec_path)
+    except (OSError, ValueError) as exc:
+        reject(f"spec: {exc}", as_json=as_json)
+    engine = open_engine()
+    try:
+        tm, outcome = run_train(engine, cut, spec, seed=seed, snapshot=snap, actor=get_settings().actor,
+                                lag_months=lag_months, oot_years=oot_years)
+    except (TrainingError, RegistryError) as exc:
+        reject(str(exc), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, **outcome, "artifact_sha256": tm.model.model_sha256,
+                   "data_fingerprint": tm.fingerprint, "seed": tm.seed, "design": tm.design.as_dict(),
+                   "calibration": tm.calibration.to_dict(), "metrics": tm.metrics})
+    else:
+        click.echo(_train_text(tm, outcome))
+
+
+@model.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_models(as_json: bool) -> None:
+    """List registered models, newest first.
+
+    \b
+    Example:
+      creditdb model list --json
+    """
+    from creditdb import registry
+    from creditdb.output import open_engine
+
+    with open_engine().connect() as conn:
+        rows = registry.list_versions(conn)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no models registered yet: creditdb model train")
+    for r in rows:
+        auc = "n/a" if r["auc_oot"] is None else f"{r['auc_oot']:.4f}"
+        ch = "n/a" if r["auc_oot_challenger"] is None else f"{r['auc_oot_challenger']:.4f}"
+        click.echo(f"{r['version']:<20} {r['status']:<10} {r['created_at'][:19]}  cut-off {r['cutoff']}  "
+                   f"OOT AUC {auc} (challenger {ch})  spec {r['spec']} seed {r['seed']}")
+
+
+def _get_record(version: str, as_json: bool) -> dict:
+    from creditdb import registry
+    from creditdb.output import open_engine
+
+    with open_engine().connect() as conn:
+        try:
+            return registry.get(conn, version)
+        except registry.RegistryError as exc:
+            reject(str(exc), as_json=as_json)
+
+
+@model.command("show")
+@click.argument("version")
+@click.option("--json", "as_json", is_flag=True, help="The registry record (without the model text).")
+def show(version: str, as_json: bool) -> None:
+    """Print the model card of a registered model.
+
+    \b
+    Example:
+      creditdb model show rating-0123456789ab
+    """
+    from creditdb import registry
+
+    rec = _get_record(version, as_json)
+    if as_json:
+        emit_json({"ok": True, **registry.summary(rec), "model_card": registry.model_card(rec)})
+    else:
+        click.echo(registry.model_card(rec))
+
+
+@model.command("export")
+@click.argument("version")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write model.txt, spec.toml, spec.json, metrics.json, MODEL_CARD.txt.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def export(version: str, out_dir: str, as_json: bool) -> None:
+    """Export a registered model's artifact, spec, metrics and model card.
+
+    \b
+    Example:
+      creditdb model export rating-0123456789ab --out exported/
+    """
+    from pathlib import Path
+
+    from creditdb import registry
+
+    rec = _get_record(version, as_json)
+    paths = registry.export(rec, Path(out_dir))
+    if as_json:
+        emit_json({"ok": True, "version": version, "files": [str(p) for p in paths],
+                   "artifact_sha256": rec["artifact_sha256"]})
+    else:
+        for p in paths:
+            click.echo(str(p))

@@ -1,0 +1,184 @@
+"""The modelling table, point in time: statements in force -> CRD ratios -> default labels.
+
+Two layers:
+
+* **Database readers** (:func:`load_statements`, :func:`load_defaults`): the statements
+  in force (one per firm and fiscal period: when several institutions submitted the same
+  firm-period the one from the latest received submission wins) with the firm's
+  industry and established year, and the default events; optionally only what had been
+  received at or before a ``snapshot`` time, so a model can be retrained on a past
+  state of the database.
+* **Pure builders** on those frames (no database), also used directly on generated
+  frames: :func:`training_table` and :func:`feature_frame`.
+
+Point in time (no look-ahead) for a training cut-off ``C``:
+
+1. only statements *available* at ``C`` (fiscal year end + reporting lag <= C) enter the
+   feature computation, so a statement dated after ``C`` cannot touch any feature
+   (growth uses only the same firm's *previous* statement anyway);
+2. labels use only default events dated before ``C`` (``models.labels``);
+3. only statements whose whole label window (availability + horizon) ends on or before
+   ``C`` are kept: a statement dated before ``C`` whose window is incomplete is unused.
+
+Amounts are in currency units; PD horizon one year (12 months) by default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, Firm, Submission
+from models.labels import availability, label_statements
+from models.ratios import FEATURE_NAMES, compute_features
+from pipelines.snapshot import statements_as_of
+
+DEFAULT_LAG_MONTHS = 3
+DEFAULT_HORIZON_MONTHS = 12
+KEY_COLUMNS = ["statement_id", "firm_id", "fiscal_year_end"]
+
+
+def in_force(statements: pd.DataFrame) -> pd.DataFrame:
+    """One statement per firm and fiscal period: the latest received (ties: latest submission).
+
+    ``statements`` holds ``firm_id``, ``fiscal_year_end``, ``received_at`` and
+    ``submission_id`` (as :func:`pipelines.snapshot.statements_as_of` returns them).
+    """
+    order = statements.sort_values(["firm_id", "fiscal_year_end", "received_at", "submission_id"], kind="stable")
+    return order.drop_duplicates(["firm_id", "fiscal_year_end"], keep="last").reset_index(drop=True)
+
+
+def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd.DataFrame:
+    """Statements in force at ``snapshot`` (default: now) with firm attributes.
+
+    Columns: ``statement_id``, ``firm_id``, ``institution_id``, ``submission_id``,
+    ``received_at``, ``fiscal_year_end`` (datetime64), ``months``, the amount columns,
+    ``industry`` and ``established_year``. Sorted by firm and fiscal year end.
+    """
+    st = statements_as_of(conn, snapshot)
+    st = st.rename(columns={"id": "statement_id"})
+    if st.empty:
+        cols = ["statement_id", "firm_id", "institution_id", "submission_id", "received_at", "fiscal_year_end",
+                "months", *AMOUNT_COLUMNS, "industry", "established_year"]
+        out = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+        out["fiscal_year_end"] = pd.Series(dtype="datetime64[ns]")
+        return out
+    st = in_force(st)
+    firms = pd.DataFrame(conn.execute(select(Firm.id, Firm.industry, Firm.established_year)).all(),
+                         columns=["firm_id", "industry", "established_year"])
+    st = st.merge(firms, on="firm_id", how="left")
+    st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
+    for c in AMOUNT_COLUMNS:
+        st[c] = pd.to_numeric(st[c], errors="coerce").astype("float64")
+    st["established_year"] = pd.to_numeric(st["established_year"], errors="coerce").astype("float64")
+    return st.sort_values(["firm_id", "fiscal_year_end"], kind="stable").reset_index(drop=True)
+
+
+def load_defaults(conn: Connection, snapshot: dt.datetime | None = None) -> pd.DataFrame:
+    """Default events (``firm_id``, ``default_date`` datetime64) received at or before ``snapshot``."""
+    stmt = (select(DefaultEvent.firm_id, DefaultEvent.default_date)
+            .join(Submission, Submission.id == DefaultEvent.submission_id))
+    if snapshot is not None:
+        stmt = stmt.where(Submission.received_at <= snapshot)
+    d = pd.DataFrame(conn.execute(stmt).all(), columns=["firm_id", "default_date"])
+    d["default_date"] = pd.to_datetime(d["default_date"])
+    return d.sort_values(["firm_id", "default_date"], kind="stable").reset_index(drop=True)
+
+
+def feature_frame(statements: pd.DataFrame) -> pd.DataFrame:
+    """Features (:data:`models.ratios.FEATURE_NAMES`) for every row of ``statements``.
+
+    Pass each firm's whole history: growth rates look up the previous statement. Rows
+    keep their index.
+    """
+    return compute_features(statements)
+
+
+def training_table(statements: pd.DataFrame, defaults: pd.DataFrame, cutoff: dt.date | str | pd.Timestamp,
+                   lag_months: int = DEFAULT_LAG_MONTHS,
+                   horizon_months: int = DEFAULT_HORIZON_MONTHS) -> pd.DataFrame:
+    """Labelled modelling table at training cut-off ``cutoff`` (see the module docstring).
+
+    ``statements``: one row per firm and fiscal period (already :func:`in_force`) with
+    ``statement_id``, ``firm_id``, ``fiscal_year_end``, ``industry``,
+    ``established_year`` and the amount columns. ``defaults``: ``firm_id``,
+    ``default_date``. Returns ``statement_id``, ``firm_id``, ``fiscal_year_end``,
+    ``available``, ``window_end``, ``label`` (0/1 int), then the features; ordered by
+    ``fiscal_year_end`` then ``statement_id``.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    st = statements.copy()
+    st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"]).astype("datetime64[ns]")
+    known = availability(st["fiscal_year_end"], lag_months) <= cutoff
+    st = st.loc[known].sort_values(["firm_id", "fiscal_year_end"], kind="stable").reset_index(drop=True)
+    feats = feature_frame(st)
+    d = defaults[["firm_id", "default_date"]].copy()
+    d["default_date"] = pd.to_datetime(d["default_date"]).astype("datetime64[ns]")
+    lab = label_statements(st[KEY_COLUMNS], d, cutoff, lag_months=lag_months, horizon_months=horizon_months)
+    lab = lab.loc[(lab["window_end"] <= cutoff) & lab["label"].notna()]
+    out = lab[[*KEY_COLUMNS, "available", "window_end"]].copy()
+    out["label"] = lab["label"].astype("int64")
+    out = out.join(feats.loc[out.index])
+    return out.sort_values(["fiscal_year_end", "statement_id"], kind="stable").reset_index(drop=True)
+
+
+def latest_statements(statements: pd.DataFrame, as_of: dt.date | str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Each firm's latest statement with fiscal year end on or before ``as_of``, with features.
+
+    Features use the firm's whole history up to that statement. Returns the statement
+    rows (all input columns; a raw column named like a feature, e.g. ``industry``, is
+    renamed ``<name>_code``) joined with the feature columns, one row per firm.
+    """
+    st = statements.copy()
+    st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
+    if as_of is not None:
+        st = st.loc[st["fiscal_year_end"] <= pd.Timestamp(as_of)]
+    st = st.sort_values(["firm_id", "fiscal_year_end"], kind="stable").reset_index(drop=True)
+    feats = feature_frame(st)
+    last = ~st["firm_id"].duplicated(keep="last")
+    clash = {c: f"{c}_code" for c in FEATURE_NAMES if c in st.columns}  # e.g. industry: raw text kept as industry_code
+    return st.loc[last].rename(columns=clash).join(feats.loc[last]).reset_index(drop=True)
+
+
+def data_fingerprint(table: pd.DataFrame, extra_columns: tuple[str, ...] = ("sample",)) -> str:
+    """sha256 of the exact training rows: statement ids, features, labels, in canonical order.
+
+    Rows sorted by ``statement_id``; for each column in the order ``statement_id``,
+    ``fiscal_year_end`` (days since 1970-01-01), ``label``, the ``extra_columns``
+    present (as text), then :data:`FEATURE_NAMES`: the column name, then its values as
+    little-endian int64 / float64 bytes (NaN as the canonical quiet NaN; ``industry`` as
+    the ISIC section letter, missing as ``-``).
+    """
+    import hashlib
+
+    import numpy as np
+
+    frame = table.sort_values("statement_id", kind="stable")
+    h = hashlib.sha256()
+
+    def put(name: str, data: bytes) -> None:
+        h.update(name.encode("utf-8") + b"\0" + len(data).to_bytes(8, "little") + data)
+
+    put("statement_id", frame["statement_id"].to_numpy(dtype="<i8").tobytes())
+    days = pd.to_datetime(frame["fiscal_year_end"]).to_numpy(dtype="datetime64[D]").astype("<i8")
+    put("fiscal_year_end", days.tobytes())
+    put("label", frame["label"].to_numpy(dtype="<i8").tobytes())
+    for c in extra_columns:
+        if c in frame.columns:
+            put(c, "\n".join(frame[c].astype(str)).encode("utf-8"))
+    for c in FEATURE_NAMES:
+        col = frame[c]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+            put(c, "".join(v if isinstance(v, str) else "-" for v in col.astype(object)).encode("utf-8"))
+        else:
+            v = col.to_numpy(dtype="<f8", na_value=np.nan).copy()
+            v[np.isnan(v)] = np.nan
+            put(c, v.tobytes())
+    return h.hexdigest()
+
+
+__all__ = ["DEFAULT_HORIZON_MONTHS", "DEFAULT_LAG_MONTHS", "data_fingerprint", "feature_frame", "in_force",
+           "latest_statements", "load_defaults", "load_statements", "training_table"]
+

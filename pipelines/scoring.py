@@ -1,0 +1,335 @@
+"""Scoring with a registered rating model: firms in the database, a bank's file, lookups.
+
+* :func:`score_firms` scores the latest statement in force of every firm (fiscal year
+  end on or before ``as_of``) and writes ``score`` rows (PD, grade, fee category, top-3
+  reasons as JSON, model version) plus an audit event. A firm with a default event
+  dated after its latest statement's fiscal year end (and on or before ``as_of``) is in
+  default: PD 1, the master scale's default grade, reason "in default since ...".
+* :func:`score_file` scores a bank's statements file (same columns and typing as a
+  statements submission) and returns one row per file row keyed by the bank's own
+  ``borrower_key``; nothing is written to the database (not even an audit event, so
+  that the bank's file leaves no trace). For growth rates the firm's earlier
+  statements in the database are used when the firm is known: matched by the keyed
+  hash of the bank's borrower key (this institution's borrower links) or else by the
+  corporate-number pseudonym; a file statement replaces a stored one of the same
+  fiscal year end.
+* :func:`lookup` returns the latest stored score of each of the institution's own
+  borrowers, found by the keyed hash of the keys it gives (keys are never stored).
+
+PDs are one-year probabilities of default (fractions).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, select
+
+from creditdb import registry
+from creditdb.registry import RegistryError
+from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution, ModelVersion, Score
+from models.calibration import Calibration
+from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
+from models.ratios import FEATURE_NAMES
+from models.rating import RatingModel, load_model
+from models.reasons import explain
+
+CHUNK = 50_000
+
+
+@dataclass
+class Scorer:
+    """A registered model ready to score: LightGBM text + calibration + master scale."""
+
+    id: int
+    version: str
+    status: str
+    model: RatingModel
+    calibration: Calibration
+    scale: MasterScale
+
+    def score(self, X: pd.DataFrame) -> pd.DataFrame:
+        """PD, grade, fee category and top-3 reasons (list of dicts) per row of features ``X``."""
+        cols = list(FEATURE_NAMES)
+        Xc = X[cols]
+        pd_ = self.calibration.predict(self.model.raw_score(Xc)) if len(Xc) else np.array([])
+        grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
+        out = pd.DataFrame({"pd": pd_, "grade": grades,
+                            "fee_category": fee_category(grades, self.scale) if len(Xc) else np.array([], int)},
+                           index=X.index)
+        reasons: dict[Any, list] = {i: [] for i in X.index}
+        if len(Xc):
+            for r in explain(self.model, Xc, top=3).itertuples(index=False):
+                reasons[r.row].append({"feature": r.feature, "text": r.text,
+                                       "contribution": round(float(r.contribution), 6)})
+        out["reasons"] = pd.Series(reasons, dtype=object).reindex(X.index)
+        return out
+
+
+def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
+    """The model ``version`` (default: the approved one); retired or unknown models raise."""
+    if version is None:
+        rec = registry.approved(conn)
+        if rec is None:
+            raise RegistryError("no approved model: approve one (creditdb model approve) or pass --model VERSION "
+                                "(see creditdb model list)")
+    else:
+        rec = registry.get(conn, version)
+    if rec["status"] == "retired":
+        raise RegistryError(f"model {rec['version']} is retired and may not score; use the approved model")
+    return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=load_model(rec["artifact"]),
+                  calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale())
+
+
+def _bar(total: int, desc: str, progress: bool | None):
+    from tqdm import tqdm
+
+    disable = progress is False or (progress is None and not sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, unit="firms", file=sys.stderr, disable=disable, leave=False)
+
+
+def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | None = None,
+                actor: str = "unknown", progress: bool | None = None) -> dict[str, Any]:
+    """Score every firm's latest statement in force; write score rows; return a summary."""
+    from creditdb import audit
+    from creditdb.bulk import insert_frame
+    from pipelines.features import latest_statements, load_defaults, load_statements
+
+    as_of = as_of or dt.date.today()
+    with engine.connect() as conn:
+        scorer = load_scorer(conn, version)
+        st = load_statements(conn)
+        defaults = load_defaults(conn)
+    latest = latest_statements(st, as_of)
+    if latest.empty:
+        raise ValueError(f"no statements with fiscal year end on or before {as_of}: nothing to score")
+    d = defaults.loc[defaults["default_date"] <= pd.Timestamp(as_of)]
+    last_default = d.groupby("firm_id")["default_date"].max()
+    dflt_date = latest["firm_id"].map(last_default)
+    in_default = (dflt_date.notna() & (dflt_date > latest["fiscal_year_end"])).to_numpy()
+    parts = []
+    bar = _bar(len(latest), "scoring", progress)
+    for start in range(0, len(latest), CHUNK):
+        chunk = latest.iloc[start:start + CHUNK]
+        parts.append(scorer.score(chunk))
+        bar.update(len(chunk))
+    bar.close()
+    res = pd.concat(parts)
+    dg = scorer.scale.default
+    res.loc[in_default, "pd"] = 1.0
+    res.loc[in_default, "grade"] = dg.grade
+    res.loc[in_default, "fee_category"] = dg.fee_category
+    res.loc[in_default, "reasons"] = pd.Series(
+        [[{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}]
+         for x in dflt_date[in_default]], index=res.index[in_default], dtype=object)
+    now = dt.datetime.now(dt.timezone.utc)
+    frame = pd.DataFrame({
+        "model_version_id": scorer.id, "firm_id": latest["firm_id"].astype("int64").to_numpy(),
+        "statement_id": latest["statement_id"].astype("int64").to_numpy(),
+        "pd": res["pd"].astype("float64").to_numpy(), "grade": res["grade"].astype(str).to_numpy(),
+        "fee_category": res["fee_category"].astype("int64").to_numpy(),
+        "reasons": list(res["reasons"]), "scored_at": now,
+    })
+    input_hash = hashlib.sha256(scorer.model.model_sha256.encode() + b"|" + as_of.isoformat().encode() + b"|"
+                                + frame["statement_id"].to_numpy(dtype="<i8").tobytes()).hexdigest()
+    output_hash = hashlib.sha256(frame["firm_id"].to_numpy(dtype="<i8").tobytes()
+                                 + frame["pd"].to_numpy(dtype="<f8").tobytes()
+                                 + "|".join(frame["grade"]).encode()).hexdigest()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            frame["reasons"] = [json.dumps(r, ensure_ascii=False) for r in frame["reasons"]]
+        insert_frame(conn, Score.__table__, frame)
+        audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
+                                                  "firms": len(frame), "in_default": int(in_default.sum())},
+                     input_hash=input_hash, output_hash=output_hash)
+    counts = frame["grade"].value_counts()
+    return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": len(frame),
+            "in_default": int(in_default.sum()), "mean_pd": float(frame["pd"].mean()),
+            "grades": {g: int(counts.get(g, 0)) for g in [*scorer.scale.labels, dg.grade]}}
+
+
+class ScoreFileError(ValueError):
+    """The file as a whole cannot be scored (unreadable, missing required columns)."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p['file']}: {p.get('column') or ''} {p['message']}".strip() for p in problems))
+
+
+def _read_statements_file(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, str]]:
+    """(raw, typed, row -> problem) of a statements file, validated like a submission."""
+    from pipelines import dictionary as D
+    from pipelines.readers import FileRejected, inspect_file, iter_chunks
+    from pipelines.validate import coerce, get_validator
+
+    try:
+        info = inspect_file(path)
+        raws, typeds, problems = [], [], {}
+        validator = get_validator("statements")
+        first = True
+        for raw in iter_chunks(info, D.names("statements")):
+            if first:
+                blocking = validator.check_columns(raw, str(path))
+                if blocking:
+                    raise ScoreFileError(blocking)
+                first = False
+            typed, issues = coerce("statements", raw)
+            issues += validator.validate(raw, typed)
+            for i in sorted(issues, key=lambda i: (i.row, i.column or "")):
+                if i.severity == "row" and i.row not in problems:
+                    problems[i.row] = f"column '{i.column}' = {i.value!r}: {i.message} [{i.rule}]"
+            raws.append(raw)
+            typeds.append(typed)
+    except FileRejected as exc:
+        raise ScoreFileError([exc.as_dict()]) from exc
+    if first:
+        raise ScoreFileError([{"file": str(path), "row": None, "column": None, "message": "the file has no data rows"}])
+    return pd.concat(raws), pd.concat(typeds), problems
+
+
+def score_file(engine: Engine, path: Path, institution: str, key: bytes,
+               version: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Score a bank's statements file without storing it; returns (results, model version).
+
+    Results: one row per file row: ``row`` (file row number), ``borrower_key``,
+    ``fiscal_year_end``, ``pd``, ``grade``, ``fee_category``, ``reason_1..3``,
+    ``status`` (``scored`` | ``rejected``), ``message`` and ``history`` (stored
+    statements of the firm used for growth). Raises :class:`ScoreFileError` for a
+    file that cannot be read and ``LookupError`` for an unknown institution.
+    """
+    from creditdb import anonymise as anon
+    from creditdb.bulk import lookup as bulk_lookup
+    from pipelines.features import feature_frame, load_statements
+
+    with engine.connect() as conn:
+        inst = conn.execute(select(Institution.id, Institution.country).where(Institution.code == institution)).first()
+        if inst is None:
+            raise LookupError(f"unknown institution {institution!r}: register it with 'creditdb institution add'")
+        scorer = load_scorer(conn, version)
+        raw, typed, problems = _read_statements_file(Path(path))
+        good = typed.loc[~typed.index.isin(list(problems))].copy()
+        bh = anon.borrower_hash(key, institution, good["borrower_key"])
+        links = bulk_lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(bh.dropna())),
+                            ["borrower_hash", "firm_id"], where={"institution_id": inst.id})
+        firm = bh.map(dict(zip(links.borrower_hash, links.firm_id, strict=True)))
+        cp = anon.corporate_pseudonym(key, good["country"], good["corporate_number"])
+        need = firm.isna() & cp.notna()
+        if need.any():
+            known = bulk_lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(cp[need])), ["pseudonym", "id"])
+            firm[need] = cp[need].map(dict(zip(known.pseudonym, known.id, strict=True)))
+        firm_ids = sorted({int(x) for x in firm.dropna()})
+        history = load_statements(conn) if firm_ids else pd.DataFrame()
+    good["firm_key"] = [f"db:{int(f)}" if pd.notna(f) else f"file:{r}" for r, f in zip(good.index, firm)]
+    good["established_year"] = pd.to_datetime(good["established"]).dt.year.astype("float64")
+    good["fiscal_year_end"] = pd.to_datetime(good["fiscal_year_end"]).astype("datetime64[ns]")
+    good["_file_row"] = good.index
+    if firm_ids and not history.empty:
+        history = history.loc[history["firm_id"].isin(firm_ids)].copy()
+        history["firm_key"] = "db:" + history["firm_id"].astype("int64").astype(str)
+        history["fiscal_year_end"] = history["fiscal_year_end"].astype("datetime64[ns]")
+        history = history.merge(good[["firm_key", "fiscal_year_end"]].drop_duplicates(), how="left",
+                                on=["firm_key", "fiscal_year_end"], indicator=True)
+        history = history.loc[history["_merge"] == "left_only"].drop(columns="_merge")
+        history["_file_row"] = -1
+    else:
+        history = pd.DataFrame(columns=["firm_key", "fiscal_year_end", "_file_row"])
+    cols = ["firm_key", "fiscal_year_end", "months", *[c for c in FinancialStatement.__table__.c.keys()
+                                                      if c in good.columns and c not in ("fiscal_year_end", "months")],
+            "industry", "established_year", "_file_row"]
+    cols = list(dict.fromkeys(c for c in cols if c in good.columns))
+    combined = pd.concat([history.reindex(columns=cols), good[cols]], ignore_index=True)
+    combined = combined.rename(columns={"firm_key": "firm_id"}).sort_values(["firm_id", "fiscal_year_end"],
+                                                                             kind="stable").reset_index(drop=True)
+    for c in combined.columns:
+        if c not in ("firm_id", "fiscal_year_end", "industry"):
+            combined[c] = pd.to_numeric(combined[c], errors="coerce")
+    combined["industry"] = combined["industry"].astype(object)
+    feats = feature_frame(combined)
+    mine = combined["_file_row"] >= 0
+    n_hist = combined.loc[~mine].groupby("firm_id").size()
+    X = feats.loc[mine]
+    X.index = combined.loc[mine, "_file_row"].astype(int).to_numpy()
+    scored = scorer.score(X)
+    out = pd.DataFrame({"row": raw.index.astype(int), "borrower_key": raw["borrower_key"].astype("string").to_numpy(),
+                        "fiscal_year_end": raw["fiscal_year_end"].astype("string").to_numpy()}, index=raw.index)
+    out["pd"] = scored["pd"].reindex(out.index)
+    out["grade"] = scored["grade"].reindex(out.index)
+    out["fee_category"] = scored["fee_category"].reindex(out.index).astype("Int64")
+    for k in range(3):
+        out[f"reason_{k + 1}"] = scored["reasons"].reindex(out.index).map(
+            lambda rs, k=k: rs[k]["text"] if isinstance(rs, list) and len(rs) > k else None)
+    fk = good["firm_key"].reindex(out.index)
+    out["history"] = fk.map(lambda f: int(n_hist.get(f, 0)) if isinstance(f, str) else 0).astype("Int64")
+    out["status"] = np.where(out.index.isin(list(problems)), "rejected", "scored")
+    out["message"] = out.index.map(lambda r: problems.get(r))
+    out["model_version"] = scorer.version
+    return out.reset_index(drop=True), scorer.version
+
+
+def write_results(frame: pd.DataFrame, out: Path) -> None:
+    """Write scoring results as CSV (or Parquet for .parquet), neutralising spreadsheet formulas."""
+    if out.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(out, index=False)
+        return
+    safe = frame.copy()
+    for c in ("borrower_key", "reason_1", "reason_2", "reason_3", "message", "fiscal_year_end"):
+        safe[c] = safe[c].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
+    safe.to_csv(out, index=False)
+
+
+def lookup(engine: Engine, institution: str, keys: list[str], key: bytes) -> pd.DataFrame:
+    """Latest stored score of each of ``institution``'s borrowers given by its own keys.
+
+    Returns one row per distinct key in input order: ``borrower_key``, ``found``, and
+    when found ``pd``, ``grade``, ``fee_category``, ``reasons``, ``model_version``,
+    ``fiscal_year_end``, ``scored_at``. Keys of other institutions' borrowers are not
+    found (the hash is scoped to the institution).
+    """
+    from creditdb import anonymise as anon
+    from creditdb.bulk import lookup as bulk_lookup
+
+    keys = list(dict.fromkeys(str(k) for k in keys))
+    with engine.connect() as conn:
+        inst = conn.execute(select(Institution.id).where(Institution.code == institution)).scalar_one_or_none()
+        if inst is None:
+            raise LookupError(f"unknown institution {institution!r}")
+        hashes = anon.borrower_hash(key, institution, pd.Series(keys, dtype=object))
+        links = bulk_lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(hashes.dropna())),
+                            ["borrower_hash", "firm_id"], where={"institution_id": inst})
+        firm_of = dict(zip(links.borrower_hash, links.firm_id, strict=True))
+        firm_ids = sorted({int(v) for v in firm_of.values()})
+        rows = []
+        for start in range(0, len(firm_ids), 900):
+            batch = firm_ids[start:start + 900]
+            rows += conn.execute(
+                select(Score.id, Score.firm_id, Score.pd, Score.grade, Score.fee_category, Score.reasons,
+                       Score.scored_at, ModelVersion.version, FinancialStatement.fiscal_year_end)
+                .join(ModelVersion, ModelVersion.id == Score.model_version_id)
+                .join(FinancialStatement, FinancialStatement.id == Score.statement_id)
+                .where(Score.firm_id.in_(batch))).all()
+    scores = pd.DataFrame(rows, columns=["id", "firm_id", "pd", "grade", "fee_category", "reasons", "scored_at",
+                                         "model_version", "fiscal_year_end"])
+    latest = (scores.sort_values(["firm_id", "scored_at", "id"]).drop_duplicates("firm_id", keep="last")
+              .set_index("firm_id"))
+    out = []
+    for k, h in zip(keys, hashes):
+        f = firm_of.get(h)
+        if f is None or int(f) not in latest.index:
+            out.append({"borrower_key": k, "found": False})
+            continue
+        s = latest.loc[int(f)]
+        reasons = s["reasons"] if not isinstance(s["reasons"], str) else json.loads(s["reasons"])
+        out.append({"borrower_key": k, "found": True, "pd": float(s["pd"]), "grade": s["grade"],
+                    "fee_category": int(s["fee_category"]), "reasons": reasons,
+                    "model_version": s["model_version"], "fiscal_year_end": str(s["fiscal_year_end"]),
+                    "scored_at": str(s["scored_at"])})
+    return pd.DataFrame(out, columns=["borrower_key", "found", "pd", "grade", "fee_category", "reasons",
+                                      "model_version", "fiscal_year_end", "scored_at"])

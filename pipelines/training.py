@@ -1,0 +1,272 @@
+"""Training the rating model at a cut-off: out-of-time design, challenger, calibration, metrics.
+
+Design (documented for supervisors; see also the model card, ``creditdb model show``):
+
+* **Sample**: the labelled modelling table at the cut-off ``C`` (``pipelines.features``):
+  statements whose 12-month default window (after a 3-month reporting lag) ended on or
+  before ``C``; defaults dated before ``C``.
+* **Out-of-time (OOT) sample**: the statements with fiscal year end in the last
+  ``oot_years`` (default 1) twelve-month periods of the labelled table, i.e. fiscal
+  year end > (latest labelled fiscal year end - 12 * oot_years months). Never used for
+  fitting, early stopping or calibration; only for the OOT metrics.
+* **Development sample**: all earlier labelled statements. Its latest ``valid_fraction``
+  (default 20 %, whole dates, :func:`models.rating.time_split`) is the time-based
+  validation slice, used for LightGBM early stopping and as the out-of-sample
+  calibration set; the rest is the fitting sample for the model and the challenger.
+* **Calibration**: Platt scaling on the validation slice, anchored to the long-run
+  default rate of the development sample (mean of the yearly default rates by fiscal
+  year), PD floor 0.05 % (``models.calibration``).
+* **Challenger**: the logistic WoE scorecard (``models.challenger``) fitted on the same
+  fitting sample, reported beside the model.
+
+Nothing here touches the database: :func:`fit` works on a modelling table; the
+database-backed entry point is :func:`train` (reads, fits, registers, audits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+import creditdb
+from models.calibration import PD_FLOOR, Calibration, fit_calibration, long_run_default_rate
+from models.challenger import WoEScorecard
+from models.master_scale import assign_grade, load_master_scale
+from models.ratios import FEATURE_NAMES
+from models.rating import RatingModel, RatingSpec, load_spec, time_split
+from pipelines.features import DEFAULT_HORIZON_MONTHS, DEFAULT_LAG_MONTHS, data_fingerprint, training_table
+
+OOT_YEARS = 1
+VALID_FRACTION = 0.2
+
+
+class TrainingError(ValueError):
+    """The training window or spec cannot produce a model (nothing is written)."""
+
+
+@dataclass
+class Design:
+    """Sample design of one training run (dates are ISO strings in the registry)."""
+
+    cutoff: dt.date
+    lag_months: int = DEFAULT_LAG_MONTHS
+    horizon_months: int = DEFAULT_HORIZON_MONTHS
+    oot_years: int = OOT_YEARS
+    valid_fraction: float = VALID_FRACTION
+    snapshot: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cutoff": self.cutoff.isoformat(), "lag_months": self.lag_months,
+                "horizon_months": self.horizon_months, "oot_years": self.oot_years,
+                "valid_fraction": self.valid_fraction, "snapshot": self.snapshot}
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model with everything the registry stores."""
+
+    model: RatingModel
+    calibration: Calibration
+    challenger: WoEScorecard
+    spec: RatingSpec
+    seed: int
+    design: Design
+    table: pd.DataFrame  # modelling table with a ``sample`` column: fit | valid | oot
+    metrics: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def version(self) -> str:
+        """Registry version id: ``rating-`` + first 12 hex digits of the model text's sha256."""
+        return "rating-" + self.model.model_sha256[:12]
+
+    def spec_record(self) -> dict[str, Any]:
+        """The ``model_version.spec`` JSON: spec file, effective parameters, design, calibration."""
+        return {
+            "name": self.spec.name, "description": self.spec.description, "sha256": self.spec.sha256,
+            "source_text": self.spec.source_text, "params": self.spec.params,
+            "n_estimators": self.spec.n_estimators, "early_stopping_rounds": self.spec.early_stopping_rounds,
+            "monotone_constraints": self.spec.monotone_constraints, "features": list(FEATURE_NAMES),
+            "seed": self.seed, "design": self.design.as_dict(), "calibration": self.calibration.to_dict(),
+        }
+
+
+def check_spec(spec: RatingSpec) -> None:
+    """Reject a spec whose monotone constraints name a feature the feature table lacks."""
+    unknown = sorted(set(spec.monotone_constraints) - set(FEATURE_NAMES))
+    if unknown:
+        raise TrainingError(f"spec {spec.name}: unknown feature(s) in [monotone_constraints]: {', '.join(unknown)}; "
+                            f"known: {', '.join(FEATURE_NAMES)}")
+
+
+def with_seed(spec: RatingSpec, seed: int | None) -> tuple[RatingSpec, int]:
+    """Copy of ``spec`` with LightGBM ``seed`` set (None keeps the spec's own, default 0)."""
+    import copy
+
+    out = copy.deepcopy(spec)
+    if seed is not None:
+        out.params["seed"] = int(seed)
+    return out, int(out.params.get("seed", 0))
+
+
+def split_samples(table: pd.DataFrame, oot_years: int = OOT_YEARS,
+                  valid_fraction: float = VALID_FRACTION) -> pd.Series:
+    """``sample`` label per row: ``fit``, ``valid`` (early stopping + calibration) or ``oot``."""
+    fye = pd.to_datetime(table["fiscal_year_end"])
+    start_oot = fye.max() - pd.DateOffset(months=12 * oot_years)
+    is_oot = fye > start_oot
+    sample = pd.Series("oot", index=table.index, dtype=object)
+    dev = table.loc[~is_oot]
+    if dev.empty or dev["fiscal_year_end"].nunique() < 2:
+        raise TrainingError("the development sample needs labelled statements from at least two fiscal dates "
+                            f"before the out-of-time sample (fiscal year ends after {start_oot.date()}); "
+                            "use a later cut-off or more history")
+    fit_part, valid_part = time_split(dev, "fiscal_year_end", valid_fraction)
+    sample.loc[fit_part.index] = "fit"
+    sample.loc[valid_part.index] = "valid"
+    return sample
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
+    return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else None
+
+
+def _sample_stats(y: np.ndarray, fye: pd.Series) -> dict[str, Any]:
+    return {"n": int(len(y)), "defaults": int(y.sum()), "default_rate": float(y.mean()) if len(y) else None,
+            "first_fiscal_year_end": str(fye.min().date()) if len(fye) else None,
+            "last_fiscal_year_end": str(fye.max().date()) if len(fye) else None}
+
+
+def grade_distribution(pd_: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+    """Per master-scale grade: count, share, defaults, observed default rate, mean PD."""
+    scale = load_master_scale()
+    grades = assign_grade(pd_, scale)
+    out = []
+    for g in scale.labels:
+        m = grades == g
+        n = int(m.sum())
+        out.append({"grade": g, "n": n, "share": n / len(pd_) if len(pd_) else 0.0, "defaults": int(y[m].sum()),
+                    "default_rate": float(y[m].mean()) if n else None, "mean_pd": float(pd_[m].mean()) if n else None})
+    return out
+
+
+def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None = None) -> TrainedModel:
+    """Fit model, challenger and calibration on a modelling table (see module docstring)."""
+    check_spec(spec)
+    spec, seed_used = with_seed(spec, seed)
+    if table.empty:
+        raise TrainingError(f"empty training window: no statement has a complete {design.horizon_months}-month "
+                            f"default window (reporting lag {design.lag_months} months) before the cut-off "
+                            f"{design.cutoff}")
+    if int(table["label"].sum()) == 0:
+        raise TrainingError(f"no defaults in the training window up to {design.cutoff}: "
+                            f"{len(table)} labelled statements, 0 defaults; cannot train a PD model")
+    table = table.copy()
+    table["sample"] = split_samples(table, design.oot_years, design.valid_fraction)
+    cols = list(FEATURE_NAMES)
+    parts = {k: table.loc[table["sample"] == k] for k in ("fit", "valid", "oot")}
+    for k in ("fit", "valid"):
+        y = parts[k]["label"].to_numpy()
+        if y.sum() == 0 or y.sum() == len(y):
+            raise TrainingError(f"the {k} part of the development sample has {int(y.sum())} defaults in {len(y)} "
+                                "statements: both defaults and non-defaults are needed")
+    model = RatingModel(spec).fit(parts["fit"][cols], parts["fit"]["label"], parts["valid"][cols],
+                                  parts["valid"]["label"])
+    challenger = WoEScorecard().fit(parts["fit"][cols], parts["fit"]["label"])
+    dev = table.loc[table["sample"] != "oot"]
+    target = long_run_default_rate(dev["label"], pd.to_datetime(dev["fiscal_year_end"]).dt.year)
+    s_valid = model.raw_score(parts["valid"][cols])
+    try:
+        calibration = fit_calibration(s_valid, parts["valid"]["label"], target_rate=target, floor=PD_FLOOR)
+    except ValueError as exc:
+        raise TrainingError(f"calibration failed: {exc}") from exc
+    tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table)
+    tm.metrics = _metrics(tm, parts, target)
+    tm.fingerprint = data_fingerprint(table)
+    return tm
+
+
+def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float) -> dict[str, Any]:
+    cols = list(FEATURE_NAMES)
+    out: dict[str, Any] = {"samples": {}, "auc": {"model": {}, "challenger": {}},
+                           "long_run_default_rate": target, "best_iteration": tm.model.best_iteration_}
+    for k, part in parts.items():
+        y = part["label"].to_numpy()
+        out["samples"][k] = _sample_stats(y, pd.to_datetime(part["fiscal_year_end"]))
+        if len(part):
+            out["auc"]["model"][k] = _auc(y, tm.model.raw_score(part[cols]))
+            out["auc"]["challenger"][k] = _auc(y, tm.challenger.raw_score(part[cols]))
+    oot = parts["oot"]
+    if len(oot):
+        pd_oot = tm.calibration.predict(tm.model.raw_score(oot[cols]))
+        y = oot["label"].to_numpy()
+        out["oot_mean_pd"] = float(pd_oot.mean())
+        out["grade_distribution_oot"] = grade_distribution(pd_oot, y)
+    dev = pd.concat([parts["fit"], parts["valid"]])
+    out["grade_distribution_dev"] = grade_distribution(tm.calibration.predict(tm.model.raw_score(dev[cols])),
+                                                       dev["label"].to_numpy())
+    out["challenger"] = {"kind": "logistic regression on weight-of-evidence bins (models.challenger.WoEScorecard)",
+                         "n_bins": tm.challenger.n_bins, "C": tm.challenger.C,
+                         "coefficients": {c: float(v) for c, v in zip(tm.challenger.bins_,
+                                                                      tm.challenger.logit_.coef_[0])},
+                         "intercept": float(tm.challenger.logit_.intercept_[0])}
+    return out
+
+
+def code_version() -> str:
+    """``creditdb.__version__`` plus the git commit of the source tree when available."""
+    commit = ""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return f"{creditdb.__version__}+g{commit}" if commit else creditdb.__version__
+
+
+def record(tm: TrainedModel, actor: str) -> dict[str, Any]:
+    """The ``model_version`` row for a trained model (status ``candidate``)."""
+    metrics = json.loads(json.dumps(tm.metrics, default=str))
+    return {"version": tm.version, "created_by": actor, "status": "candidate", "artifact": tm.model.model_string,
+            "artifact_sha256": tm.model.model_sha256, "spec": tm.spec_record(), "data_fingerprint": tm.fingerprint,
+            "code_version": code_version(), "seed": tm.seed, "metrics": metrics}
+
+
+def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, seed: int | None = None,
+          snapshot: dt.datetime | None = None, actor: str = "unknown",
+          lag_months: int = DEFAULT_LAG_MONTHS, horizon_months: int = DEFAULT_HORIZON_MONTHS,
+          oot_years: int = OOT_YEARS) -> tuple[TrainedModel, dict[str, Any]]:
+    """Read the database, fit, register (status candidate) and audit; returns (model, outcome).
+
+    ``outcome``: ``version``, ``created`` (False when the identical model was already
+    registered: nothing new is written except the audit event), ``id``.
+    """
+    from creditdb import audit, registry
+    from pipelines.features import load_defaults, load_statements
+
+    spec_obj = spec if isinstance(spec, RatingSpec) else load_spec(spec)
+    check_spec(spec_obj)
+    with engine.connect() as conn:
+        statements = load_statements(conn, snapshot)
+        defaults = load_defaults(conn, snapshot)
+    design = Design(cutoff=cutoff, lag_months=lag_months, horizon_months=horizon_months, oot_years=oot_years,
+                    snapshot=snapshot.isoformat() if snapshot else None)
+    table = training_table(statements, defaults, cutoff, lag_months, horizon_months)
+    tm = fit(table, spec_obj, design, seed)
+    rec = record(tm, actor)
+    with engine.begin() as conn:
+        row_id, created = registry.register(conn, rec)
+        audit.append(conn, actor, "model.train",
+                     {"version": rec["version"], "created": created, "cutoff": cutoff.isoformat(),
+                      "rows": len(table), "spec_sha256": spec_obj.sha256, "seed": tm.seed},
+                     input_hash=tm.fingerprint, output_hash=rec["artifact_sha256"])
+    return tm, {"version": rec["version"], "id": row_id, "created": created}
+
