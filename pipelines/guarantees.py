@@ -12,7 +12,9 @@ and :func:`models.portfolio.simulate_portfolio` take. Conventions:
 * Coverage = the loan's ``guarantee_coverage`` when present and non-zero, else the policy
   default (0 in a submission means "no guarantee yet": the guarantee priced is the default).
 * Repaid loans (``outstanding`` = 0) have nothing to guarantee: they are left out and
-  counted in ``Book.repaid_loans``.
+  counted in ``Book.repaid_loans``. Loans of firms already in default (score PD = 1, the
+  default grade) cannot get a new guarantee: left out and counted in
+  ``Book.defaulted_loans``.
 * LGD by the loan's ``secured`` flag from the pricing policy; rate = ``interest_rate``.
 * Sales (firm-size adjustment) = sales of the firm's latest statement (latest
   ``fiscal_year_end``, then latest row), annualised (x 12 / months), in currency units;
@@ -64,6 +66,7 @@ class Book:
     model_version: dict[str, Any]
     unscored_loans: int = 0
     repaid_loans: int = 0
+    defaulted_loans: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -155,7 +158,8 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
         score_id=pd.Series(dtype="int64"), pd=pd.Series(dtype=float), grade=pd.Series(dtype=object),
         fee_category=pd.Series(dtype="int64"), scored_at=pd.Series(dtype=object))
     repaid = scored["outstanding"].notna() & (scored["outstanding"].astype(float) == 0.0)
-    scored = scored[~repaid].sort_values("loan_id", kind="stable").reset_index(drop=True)
+    defaulted = ~repaid & (scored["pd"].astype(float) >= 1.0)
+    scored = scored[~repaid & ~defaulted].sort_values("loan_id", kind="stable").reset_index(drop=True)
     sales = latest_sales(conn, sorted(set(scored["firm_id"].astype(int))))
     if not sales.empty:
         scored = scored.merge(sales, on="firm_id", how="left")
@@ -163,8 +167,9 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
         scored["sales"] = np.nan
         scored["statement_currency"] = None
     book = pricing_inputs(scored, currency, coverage_default, coverage)
-    return Book(loans=book, model_version=mv, unscored_loans=int(len(raw) - len(scored) - repaid.sum()),
-                repaid_loans=int(repaid.sum()))
+    return Book(loans=book, model_version=mv,
+                unscored_loans=int(len(raw) - len(scored) - repaid.sum() - defaulted.sum()),
+                repaid_loans=int(repaid.sum()), defaulted_loans=int(defaulted.sum()))
 
 
 def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
@@ -368,6 +373,7 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     tot = totals(priced)
     out = {
         "loans_priced": tot["loans"], "unscored_loans": book.unscored_loans, "repaid_loans": book.repaid_loans,
+        "defaulted_loans": book.defaulted_loans,
         "schedule": sched.name,
         "currency": pol.currency, "model_version": book.model_version["version"], "by_category": cats,
         "total_subsidy_gap_pv": tot["subsidy_gap_pv"], "break_even_rate": tot["break_even_rate"],
@@ -383,7 +389,7 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
         cur = pol.currency
         say(f"guarantee pricing ({sched.name} schedule, model {out['model_version']}): "
             f"{tot['loans']:,} loans priced, {book.unscored_loans:,} without an approved-model score, "
-            f"{book.repaid_loans:,} repaid")
+            f"{book.repaid_loans:,} repaid, {book.defaulted_loans:,} of firms in default")
         say(f"  {'category':>8} {'loans':>7} {'fee charged':>16} {'break-even':>10} {'charged':>8} {'subsidy PV':>16}")
         for r in cats:
             say(f"  {r['category']:>8} {r['loans']:>7,} {r['fee_charged']:>16,.0f} {r['break_even_rate']:>10.3%} "

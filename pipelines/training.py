@@ -232,11 +232,19 @@ def code_version() -> str:
     return f"{creditdb.__version__}+g{commit}" if commit else creditdb.__version__
 
 
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose arithmetic determines the model and its PDs."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("lightgbm", "numpy", "pandas", "scikit-learn", "scipy")}
+
+
 def record(tm: TrainedModel, actor: str) -> dict[str, Any]:
     """The ``model_version`` row for a trained model (status ``candidate``)."""
     metrics = json.loads(json.dumps(tm.metrics, default=str))
+    spec = {**tm.spec_record(), "libraries": library_versions()}
     return {"version": tm.version, "created_by": actor, "status": "candidate", "artifact": tm.model.model_string,
-            "artifact_sha256": tm.model.model_sha256, "spec": tm.spec_record(), "data_fingerprint": tm.fingerprint,
+            "artifact_sha256": tm.model.model_sha256, "spec": spec, "data_fingerprint": tm.fingerprint,
             "code_version": code_version(), "seed": tm.seed, "metrics": metrics}
 
 

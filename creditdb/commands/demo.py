@@ -49,14 +49,14 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     settings = get_settings()
     key = pseudonym_key(settings)
     say(f"database: {engine.url.render_as_string(hide_password=True)}")
-    say(f"1/4 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
+    say(f"1/6 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
     data = synth.generate(firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate)
     synth.write(data, out_dir)
     with session_scope(engine) as s:
         for row in data.institutions.itertuples():
             if s.scalar(select(Institution).where(Institution.code == row.code)) is None:
                 s.add(Institution(code=row.code, name=row.name, kind=row.kind, country=row.country))
-    say("2/4 submitting every bank's statements, loans and defaults ...")
+    say("2/6 submitting every bank's statements, loans and defaults ...")
     results = []
     for kind in ("statements", "loans", "defaults"):
         for bank in data.institutions.code:
@@ -77,7 +77,7 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     from pipelines.training import TrainingError, train
 
     cutoff = _dt.date.fromisoformat(data.meta["as_of"])
-    say(f"3/4 training the rating model at cut-off {cutoff} ...")
+    say(f"3/6 training the rating model at cut-off {cutoff} ...")
     rating: dict = {}
     try:
         tm, outcome = train(engine, cutoff, actor=settings.actor)
@@ -89,15 +89,44 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
             f"out-of-time AUC {rating['auc_oot_model']:.4f}, challenger (WoE logistic) "
             f"{rating['auc_oot_challenger']:.4f} on {rating['oot_statements']:,} statements "
             f"({rating['oot_defaults']:,} defaults)")
-        say("4/4 scoring every firm with it ...")
-        scored = score_firms(engine, outcome["version"], cutoff, actor=settings.actor)
+        say("4/6 validating it and approving it as the demo supervisor ...")
+        from creditdb.approval import ApprovalError, approve
+        from pipelines.model_validation import validate
+        from pipelines.validation_report import render_html
+
+        vres = validate(engine, outcome["version"], actor=settings.actor)
+        report = out_dir / "validation_report.html"
+        report.write_text(render_html(vres), encoding="utf-8")
+        lights = [r["traffic_light"] for r in vres["calibration"]["by_grade"]]
+        rating["validation_report"] = str(report)
+        rating["traffic_lights"] = {c: lights.count(c) for c in ("green", "yellow", "red")}
+        try:
+            with engine.begin() as conn:
+                approve(conn, outcome["version"], by="demo supervisor", note="approved by creditdb demo",
+                        actor=settings.actor)
+            rating["approved"] = True
+        except ApprovalError as exc:  # already approved on an earlier run
+            rating["approved"] = str(exc)
+        say(f"  report {report}: AUC {vres['discrimination']['auc']['auc']:.4f}, grade traffic lights "
+            + ", ".join(f"{k} {v}" for k, v in rating["traffic_lights"].items()) + "; model approved")
+        say("5/6 scoring every firm with the approved model ...")
+        scored = score_firms(engine, None, cutoff, actor=settings.actor)
         rating["scored_firms"] = scored["firms"]
         rating["grades"] = scored["grades"]
         say(f"  {scored['firms']:,} firms scored, mean PD {scored['mean_pd'] * 100:.2f}%; grades: "
             + ", ".join(f"{g}:{n:,}" for g, n in scored["grades"].items() if n))
+        say("6/6 pricing the demo loans as guarantees (Japan's fee schedule) and simulating the book ...")
+        from pipelines.guarantees import GuaranteeDataError, demo_guarantees
+
+        try:
+            guarantees = demo_guarantees(engine, schedule="japan", scenarios=10_000, seed=seed, say=say)
+        except GuaranteeDataError as exc:  # no scored loans
+            say(f"  guarantees skipped: {exc}")
+            guarantees = {"error": str(exc)}
     except TrainingError as exc:
         say(f"  rating model not trained: {exc}")
         rating = {"error": str(exc)}
+        guarantees = {"error": "no rating model"}
     with engine.connect() as conn:
         n_firms = conn.execute(select(func.count()).select_from(Firm)).scalar_one()
         n_subs = conn.execute(select(func.count()).select_from(Submission)).scalar_one()
@@ -110,6 +139,7 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
         "rows_rejected": sum(r.rows_rejected for r in results),
         "firms_linked_across_banks": sum(r.firms_linked for r in results),
         "rating": rating,
+        "guarantees": guarantees,
         "results": [{"institution": r.institution, "kind": r.kind, "status": r.status, "rows_loaded": r.rows_loaded,
                      "rows_rejected": r.rows_rejected, "submission_id": r.submission_id} for r in results],
     }

@@ -285,3 +285,11 @@ def export(version: str, out_dir: str, as_json: bool) -> None:
     else:
         for p in paths:
             click.echo(str(p))
+
+
+# --- supervisor commands (validate, approve, reproduce) live in their own module ---------
+from creditdb.commands.model_supervision import approve, reproduce, validate  # noqa: E402
+
+model.add_command(validate)
+model.add_command(approve)
+model.add_command(reproduce)
