@@ -24,6 +24,7 @@ COMMANDS = {
     "guarantee": "creditdb.commands.guarantee:guarantee",
     "model": "creditdb.commands.model:model",
     "audit": "creditdb.commands.audit:audit",
+    "stats": "creditdb.commands.stats:stats",
 }
 
 
