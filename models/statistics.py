@@ -83,6 +83,8 @@ POPULATION = "population"
 POPULATIONS = (ALL, "default", "non_default")
 COUNT_COLUMNS = ("firms", "statements", "labelled", "defaults", "default_rate")
 STAT_COLUMNS = ("count", "mean", "median", "std", "p30", "p70")
+#: Integer columns (pandas nullable ``Int64``: blank when suppressed).
+INT_COLUMNS = ("firms", "statements", "labelled", "defaults", "count")
 PRIMARY = "primary"
 COMPLEMENTARY = "complementary"
 
@@ -226,11 +228,13 @@ def cell_statistics(frame: pd.DataFrame, by: Sequence[str], ratios: Sequence[str
     hidden = out["suppressed"].notna()
     for col in [*COUNT_COLUMNS, *STAT_COLUMNS]:
         out[col] = out[col].astype("float64").mask(hidden)
-    rank: dict[str, pd.Series] = {}
+    for col in INT_COLUMNS:
+        out[col] = out[col].round().astype("Int64")
+    rank: dict[str, np.ndarray] = {}
     for c in by:
-        values = sorted(set(out[c]) - {ALL}) + [ALL]
-        rank[c] = out[c].map({v: i for i, v in enumerate(values)})
-    rank["ratio"] = out["ratio"].map({r: i for i, r in enumerate(ratios)})
-    rank[POPULATION] = out[POPULATION].map({p: i for i, p in enumerate(POPULATIONS)})
-    idx = pd.DataFrame(rank).sort_values([*by, "ratio", POPULATION], kind="stable").index
-    return out.loc[idx, columns].reset_index(drop=True)
+        values = sorted(set(out[c].unique()) - {ALL}) + [ALL]
+        rank[c] = pd.Categorical(out[c], categories=values, ordered=True).codes
+    rank["ratio"] = pd.Categorical(out["ratio"], categories=ratios, ordered=True).codes
+    rank[POPULATION] = pd.Categorical(out[POPULATION], categories=list(POPULATIONS), ordered=True).codes
+    order = np.lexsort([rank[c] for c in reversed([*by, "ratio", POPULATION])])
+    return out.iloc[order][columns].reset_index(drop=True)

@@ -75,7 +75,7 @@ def test_known_data_set_cell_by_cell():
             if col in ("industry", "population", "suppressed"):
                 assert have == want, where
             elif want is None:
-                assert math.isnan(have), f"{where} should be blank, is {have}"
+                assert pd.isna(have), f"{where} should be blank, is {have}"
             else:
                 assert have == pytest.approx(want, abs=1e-12), where
 

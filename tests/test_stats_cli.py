@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -105,7 +106,8 @@ def test_stats_usage_errors(loaded):
 
 def test_csv_neutralises_formulas(tmp_path):
     path = tmp_path / "x.csv"
-    _write_csv(path, [{"region": "=HYPERLINK(\"http://x\")", "mean": -0.5, "suppressed": None}],
-               ["region", "mean", "suppressed"])
-    row = next(csv.DictReader(path.open(encoding="utf-8")))
-    assert row == {"region": "'=HYPERLINK(\"http://x\")", "mean": "-0.5", "suppressed": ""}
+    _write_csv(path, pd.DataFrame({"region": ["=HYPERLINK(\"http://x\")", "@SUM(A1)"], "mean": [-0.5, None],
+                                   "firms": pd.array([7, None], dtype="Int64"), "suppressed": [None, "primary"]}))
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert rows == [{"region": "'=HYPERLINK(\"http://x\")", "mean": "-0.5", "firms": "7", "suppressed": ""},
+                    {"region": "'@SUM(A1)", "mean": "", "firms": "", "suppressed": "primary"}]

@@ -25,28 +25,11 @@ def _neutral(value):
     return value
 
 
-def _clean(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return value
-    return value
-
-
 def _records(table) -> list[dict]:
-    ints = {"firms", "statements", "labelled", "defaults", "count"}
-    out = []
-    for row in table.to_dict(orient="records"):
-        rec = {}
-        for k, v in row.items():
-            v = _clean(v)
-            if k in ints and v is not None:
-                v = int(v)
-            rec[k] = v
-        out.append(rec)
-    return out
+    """Rows as JSON-ready dicts: blanks as None, counts as int (15 significant digits)."""
+    import json
+
+    return json.loads(table.to_json(orient="records", double_precision=15))
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -76,14 +59,13 @@ def _text_table(records: list[dict], by: list[str], ratios: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _write_csv(path: Path, records: list[dict], columns: list[str]) -> None:
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns)
-        w.writeheader()
-        for r in records:
-            w.writerow({c: _neutral("" if r[c] is None else r[c]) for c in columns})
+def _write_csv(path: Path, table) -> None:
+    """CSV of the table; text values that a spreadsheet would run as a formula are neutralised."""
+    out = table.copy()
+    for col in out.columns:
+        if not (out[col].dtype.kind in "iufb" or str(out[col].dtype) == "Int64"):
+            out[col] = out[col].map(lambda v: "" if v is None or v != v else _neutral(str(v))).astype("object")
+    out.to_csv(path, index=False, na_rep="", encoding="utf-8")
 
 
 def _write_html(path: Path, records: list[dict], columns: list[str], meta: dict) -> None:
@@ -168,7 +150,7 @@ def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_ma
     columns = list(table.columns)
     meta = {"by": by, "k": k, "ratios": chosen, "as_of": when.isoformat(), "margins": not no_margins}
     if csv_path:
-        _write_csv(csv_path, records, columns)
+        _write_csv(csv_path, table)
     if html_path:
         _write_html(html_path, records, columns, meta)
     if as_json:
