@@ -64,6 +64,8 @@ Limits (what this does *not* guarantee):
   suppressed cell's distribution.
 * Only one query is protected: comparing tables for different ``by`` choices,
   ratios, dates (``as_of``) or ``k`` (differencing attacks) is not.
+* A group value that is literally ``"all"`` would be read as a margin; the values of
+  creditdb's dimensions (ISIC letters, region codes, size classes, years) never are.
 * The rule counts firms only; it has no dominance (p %) rule. A published ``default``
   row with ``k`` firms still reveals that each of those firms defaulted.
 """
@@ -192,7 +194,9 @@ def cell_statistics(frame: pd.DataFrame, by: Sequence[str], ratios: Sequence[str
 
     ``k`` is the minimum number of distinct firms of a published row. With
     ``margins`` every subtotal over every subset of ``by`` is published (and
-    protected); without, only the full cross-classification and no totals.
+    protected); without, only the full cross-classification of ``by`` (the
+    population ``all`` is still the margin of the default / non-default split when
+    ``split_by_default``). Raises ``ValueError`` on missing columns or ``k < 1``.
     """
     by, ratios = list(by), list(ratios)
     if k < 1:
