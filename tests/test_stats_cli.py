@@ -111,3 +111,21 @@ def test_csv_neutralises_formulas(tmp_path):
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     assert rows == [{"region": "'=HYPERLINK(\"http://x\")", "mean": "-0.5", "firms": "7", "suppressed": ""},
                     {"region": "'@SUM(A1)", "mean": "", "firms": "", "suppressed": "primary"}]
+
+
+def test_statement_from_two_banks_counts_once(db, tmp_path):
+    from pipelines.statistics import gather
+
+    for code in ("BK1", "BK2"):
+        run("institution", "add", code, "--name", code, "--kind", "bank", "--country", "JP")
+    s1 = F.statements(4, bank="BK1")
+    s2 = F.statements(4, bank="BK2")  # the same four firms (same corporate numbers)
+    s2["net_income"] = 9_000_000  # BK2's copy is received later and wins
+    run("submit", "statements", str(F.write_csv(s1, tmp_path / "a.csv")), "-i", "BK1")
+    run("submit", "statements", str(F.write_csv(s2, tmp_path / "b.csv")), "-i", "BK2")
+    frame = gather(db.engine)
+    assert len(frame) == 4 and frame["firm_id"].nunique() == 4
+    assert np.allclose(frame["roa"], 9_000_000 / (100_000_000 + np.arange(4) * 1_000_000))
+    out = json.loads(run("stats", "--by", "year", "--k", "1", "--ratios", "roa", "--json").output)
+    total = next(r for r in out["rows"] if r["year"] == "all" and r["population"] == "all")
+    assert (total["firms"], total["statements"], total["labelled"]) == (4, 4, 4)
