@@ -25,6 +25,7 @@ COMMANDS = {
     "model": "creditdb.commands.model:model",
     "audit": "creditdb.commands.audit:audit",
     "score": "creditdb.commands.score:score",
+    "stats": "creditdb.commands.stats:stats",
 }
 
 

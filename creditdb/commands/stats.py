@@ -1,0 +1,170 @@
+"""``creditdb stats``: the published statistics service (CRD style), k-anonymous."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from pathlib import Path
+
+import click
+
+from creditdb.output import emit_json
+
+DIMENSION_NAMES = ("industry", "region", "size", "year")
+
+
+def _split(value: str | None) -> list[str]:
+    return [p.strip() for p in (value or "").split(",") if p.strip()]
+
+
+def _neutral(value):
+    """Neutralise spreadsheet formulas in exported text (OWASP CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _records(table) -> list[dict]:
+    """Rows as JSON-ready dicts: blanks as None, counts as int (15 significant digits)."""
+    import json
+
+    return json.loads(table.to_json(orient="records", double_precision=15))
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _text_table(records: list[dict], by: list[str], ratios: list[str]) -> str:
+    stat_cols = ["count", "mean", "median", "std", "p30", "p70"]
+    head = [*by, "population", "firms", "stmts", "defaults", "def.rate", *stat_cols, "suppressed"]
+    lines = []
+    for ratio in ratios:
+        rows = [r for r in records if r["ratio"] == ratio]
+        body = [[_fmt(r[b]) for b in by] + [r["population"], _fmt(r["firms"]), _fmt(r["statements"]),
+                                            _fmt(r["defaults"]), _fmt(r["default_rate"])]
+                + [_fmt(r[c]) for c in stat_cols] + [r["suppressed"] or ""] for r in rows]
+        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+        lines.append(f"{ratio}:")
+        lines.append("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
+        lines.extend("  " + "  ".join(c.rjust(w) for c, w in zip(b, widths)) for b in body)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, table) -> None:
+    """CSV of the table; text values that a spreadsheet would run as a formula are neutralised."""
+    out = table.copy()
+    for col in out.columns:
+        if not (out[col].dtype.kind in "iufb" or str(out[col].dtype) == "Int64"):
+            out[col] = out[col].map(lambda v: "" if v is None or v != v else _neutral(str(v))).astype("object")
+    out.to_csv(path, index=False, na_rep="", encoding="utf-8")
+
+
+def _write_html(path: Path, records: list[dict], columns: list[str], meta: dict) -> None:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    rows = []
+    for r in records:
+        cls = f' class="{esc(r["suppressed"])}"' if r["suppressed"] else ""
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(_fmt(r[c]))}</td>" for c in columns) + "</tr>")
+    title = f"creditdb statistics by {', '.join(meta['by']) or 'total'} (k = {meta['k']})"
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;font-size:12px}}
+th,td{{border:1px solid #ccc;padding:2px 6px;text-align:right}} th{{background:#eee}}
+tr.primary td,tr.complementary td{{color:#888;background:#f6f6f6}}
+</style></head><body>
+<h1>{esc(title)}</h1>
+<p>Statements in force at {esc(meta['as_of'])}. Cells with fewer than {meta['k']} distinct firms are
+suppressed (primary); further cells are suppressed (complementary) so that totals do not reveal them.
+Percentiles: linear interpolation. Default rate: defaults / labelled statements (one-year horizon).</p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+    path.write_text(doc, encoding="utf-8")
+
+
+@click.command()
+@click.option("--by", "by_", default="industry", show_default=True,
+              help="Comma-separated dimensions: industry, region, size, year.")
+@click.option("--k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Minimum distinct firms of a published cell.")
+@click.option("--ratios", default=None, help="Comma-separated ratios (default: every numeric feature).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Use the data as it stood at this date (default: now, UTC).")
+@click.option("--no-margins", is_flag=True, help="Publish only the full cross-classification, no totals.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False), help="Write a CSV file.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write a self-contained HTML table.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_margins: bool,
+          csv_path: Path | None, html_path: Path | None, as_json: bool) -> None:
+    """Published statistics: per cell, firms, statements, default rate and the count,
+    mean, median, standard deviation and 30th / 70th percentiles of each ratio, for
+    all statements and split by default / non-default.
+
+    Cells are the combinations of the --by dimensions plus every subtotal (value
+    "all"). A cell with fewer than --k distinct firms is suppressed ("primary"),
+    and further cells are suppressed ("complementary") so that no suppressed cell
+    can be recovered from a total by subtraction (algorithm and limits:
+    models/statistics.py). Ratios: models/specs/features.toml. Default label: a
+    default event within 12 months after the statement is available (fiscal year
+    end + 3 months).
+
+    \b
+    Example:
+      creditdb stats --by industry,size --k 5
+      creditdb stats --by industry,year --ratios equity_ratio,roa --json
+      creditdb stats --by region --csv stats.csv --html stats.html
+    """
+    from tqdm import tqdm
+
+    from creditdb.output import open_engine
+    from pipelines.statistics import RATIOS, statistics
+
+    by = _split(by_)
+    bad = [b for b in by if b not in DIMENSION_NAMES]
+    if bad or len(set(by)) != len(by):
+        raise click.BadParameter(f"{', '.join(bad) or 'repeated dimension'}: choose from "
+                                 f"{', '.join(DIMENSION_NAMES)}, each once", param_hint="--by")
+    chosen = _split(ratios) or list(RATIOS)
+    bad = [r for r in chosen if r not in RATIOS]
+    if bad:
+        raise click.BadParameter(f"unknown ratio(s) {', '.join(bad)}; known: {', '.join(RATIOS)}",
+                                 param_hint="--ratios")
+    when = as_of.replace(tzinfo=dt.timezone.utc) if as_of else dt.datetime.now(dt.timezone.utc)
+    with tqdm(total=1, desc="statistics", disable=None, file=click.get_text_stream("stderr")) as bar:
+        table = statistics(open_engine(), by, chosen, k=k, as_of=when, margins=not no_margins)
+        bar.update(1)
+    records = _records(table)
+    columns = list(table.columns)
+    meta = {"by": by, "k": k, "ratios": chosen, "as_of": when.isoformat(), "margins": not no_margins}
+    if csv_path:
+        _write_csv(csv_path, table)
+    if html_path:
+        _write_html(html_path, records, columns, meta)
+    if as_json:
+        emit_json({**meta, "rows": records})
+        return
+    if not records:
+        click.echo("no statements in force: nothing to publish")
+        return
+    click.echo(_text_table(records, by, chosen))
+    n_cells = len({tuple(r[c] for c in [*by, "population"]) for r in records})
+    hidden = {tuple(r[c] for c in [*by, "population"]): r["suppressed"] for r in records if r["suppressed"]}
+    click.echo(f"{n_cells} cells x populations, {sum(v == 'primary' for v in hidden.values())} suppressed "
+               f"(fewer than {k} firms), {sum(v == 'complementary' for v in hidden.values())} suppressed "
+               f"to protect them (complementary)")
+    for p in (csv_path, html_path):
+        if p:
+            click.echo(f"written: {p}")
