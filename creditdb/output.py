@@ -38,6 +38,13 @@ def reject(message: str, payload: dict[str, Any] | None = None, as_json: bool = 
     sys.exit(EXIT_REJECTED)
 
 
+def neutralise_formula(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in exported text (OWASP CSV injection): prefix a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def open_engine(create: bool = True):
     """Engine for CREDITDB_URL, upgraded to the latest schema (``creditdb init`` implicitly)."""
     from creditdb.db import is_initialised, make_engine, upgrade

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from creditdb.output import emit_json
+from creditdb.output import neutralise_formula, emit_json
 
 DIMENSION_NAMES = ("industry", "region", "size", "year")
 
@@ -17,12 +17,6 @@ DIMENSION_NAMES = ("industry", "region", "size", "year")
 def _split(value: str | None) -> list[str]:
     return [p.strip() for p in (value or "").split(",") if p.strip()]
 
-
-def _neutral(value):
-    """Neutralise spreadsheet formulas in exported text (OWASP CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _records(table) -> list[dict]:
@@ -64,7 +58,7 @@ def _write_csv(path: Path, table) -> None:
     out = table.copy()
     for col in out.columns:
         if not (out[col].dtype.kind in "iufb" or str(out[col].dtype) == "Int64"):
-            out[col] = out[col].map(lambda v: "" if v is None or v != v else _neutral(str(v))).astype("object")
+            out[col] = out[col].map(lambda v: "" if v is None or v != v else neutralise_formula(str(v))).astype("object")
     out.to_csv(path, index=False, na_rep="", encoding="utf-8")
 
 

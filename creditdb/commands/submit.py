@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
+from creditdb.output import neutralise_formula, EXIT_REJECTED, emit_json, open_engine, reject
 
 SHOWN_ISSUES = 20
 
@@ -55,14 +55,8 @@ def _write_report(path: Path, res: dict) -> None:
                            extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({"file": res["file"], **{k: _neutral(v) for k, v in r.items() if k != "file"}})
+            w.writerow({"file": res["file"], **{k: neutralise_formula(v) for k, v in r.items() if k != "file"}})
 
-
-def _neutral(value):
-    """Neutralise spreadsheet formulas in exported text (OWASP CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool, report: Path | None) -> None:
