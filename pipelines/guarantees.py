@@ -226,9 +226,12 @@ def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
     return out
 
 
-def price_book(engine: Engine, policy: Any, schedule: Any, institution: str | None = None) -> tuple[pd.DataFrame, Book]:
+def price_book(engine: Engine, policy: Any, schedule: Any, institution: str | None = None,
+               migration: Any = None) -> tuple[pd.DataFrame, Book]:
     """Price every stored loan (of ``institution``) whose firm has an approved-model score.
 
+    ``migration``: a :class:`models.migration.MigrationEstimate` for the PD term
+    structure (default: constant hazard from the one-year PD).
     Returns the priced frame (``price_loans`` output plus loan_id, firm_id, institution,
     score_id, score_fee_category, grade, model_version, cost_pv) and the book.
     """
@@ -236,18 +239,34 @@ def price_book(engine: Engine, policy: Any, schedule: Any, institution: str | No
         book = build_book(conn, policy.currency, policy.coverage, institution)
     if book.loans.empty:
         return book.loans.copy(), book
-    priced = price_book_frame(book.loans, policy, schedule)
+    priced = price_book_frame(book.loans, policy, schedule, migration)
     priced["model_version"] = book.model_version["version"]
     return priced, book
 
 
-def price_book_frame(loans: pd.DataFrame, policy: Any, schedule: Any) -> pd.DataFrame:
+def migration_cumulative_pd(loans: pd.DataFrame, migration: Any) -> np.ndarray:
+    """Cumulative PDs (n_loans, ceil(max tenor)) from the firms' grades and one-year PDs."""
+    import math
+
+    from models.migration import cumulative_pd_for_loans
+
+    pos = {g: i for i, g in enumerate(migration.grades)}
+    unknown = sorted(set(loans["grade"].astype(str)) - set(pos))
+    if unknown:
+        raise GuaranteeDataError(f"grades {unknown} are not in the migration matrix ({migration.grades})")
+    years = int(math.ceil(float(loans["tenor_years"].max())))
+    gi = loans["grade"].astype(str).map(pos).to_numpy(dtype=np.int64)
+    return cumulative_pd_for_loans(loans["pd"].to_numpy(dtype=float), gi, migration.matrix, years)
+
+
+def price_book_frame(loans: pd.DataFrame, policy: Any, schedule: Any, migration: Any = None) -> pd.DataFrame:
     """``price_loans`` on a book, with the identifying columns kept."""
     from models.pricing import price_loans
 
     cols = ["loan_id", "pd", "amount", "tenor_years", "coverage", "amortization", "rate", "secured", "sales",
             "no_statements"]
-    priced = price_loans(loans[cols], policy, schedule)
+    cum = None if migration is None else migration_cumulative_pd(loans, migration)
+    priced = price_loans(loans[cols], policy, schedule, cumulative_pd=cum)
     priced["cost_pv"] = priced["el_pv"] + priced["coc_pv"] + priced["admin_pv"]
     for c in ("firm_id", "institution", "score_id", "score_fee_category", "grade"):
         priced.insert(1, c, loans[c].to_numpy())

@@ -64,9 +64,13 @@ def db_portfolio_loans(policy, issued_only: bool, as_json: bool):
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None, help="Pricing policy TOML.")
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Priced table (.csv or .parquet).")
+@click.option("--term-structure", "term_structure", type=click.Choice(["hazard", "migration"]), default="hazard",
+              show_default=True,
+              help="PD over the tenor: constant hazard from the one-year PD, or the approved model's grade "
+                   "migration matrix estimated from the database (first year: the firm's own PD).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def price_book(institution: str | None, schedule: str, policy_file: str | None, reinsurance: float | None,
-               out: str, as_json: bool) -> None:
+               out: str, term_structure: str, as_json: bool) -> None:
     """Price every stored loan whose firm has a score from the approved model.
 
     Per loan: PD = the approved model's latest score of the firm; tenor = maturity minus
@@ -76,9 +80,14 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     subsidy_gap_rate, subsidy_gap_pv (and every pricing column) to --out; prints fees by
     category and the total subsidy gap. Appends an audit event.
 
+    With ``--term-structure migration`` the annual grade migration matrix (approved model's
+    grades of every stored statement with a closed 12-month window, defaults absorbing)
+    gives the PD of the later years; the JSON summary holds the matrix.
+
     \b
-    Example:
+    Examples:
       creditdb guarantee price-book --institution BK1 --schedule japan --out book.parquet
+      creditdb guarantee price-book --term-structure migration --out book.csv --json
     """
     from creditdb.commands.guarantee import _policy, _schedule, _write
     from pipelines.guarantees import GuaranteeDataError, category_summary, frame_hash, record_run, totals
@@ -97,8 +106,17 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
         with engine.connect() as conn:
             if conn.execute(select(Institution.id).where(Institution.code == institution)).first() is None:
                 reject(f"unknown institution {institution!r} (--institution)", as_json=as_json)
+    migration = None
+    if term_structure == "migration":
+        from creditdb.registry import RegistryError
+        from pipelines.migration import MigrationDataError, estimate_from_database
+
+        try:
+            migration = estimate_from_database(engine)
+        except (MigrationDataError, RegistryError) as exc:
+            reject(f"--term-structure migration: {exc}", as_json=as_json)
     try:
-        priced, book = run_price_book(engine, pol, sched, institution)
+        priced, book = run_price_book(engine, pol, sched, institution, migration)
     except GuaranteeDataError as exc:
         reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)
     if priced.empty:
@@ -108,17 +126,22 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     cats, tot = category_summary(priced), totals(priced)
     event = record_run(engine, "guarantee.price_book",
                        {"institution": institution, "schedule": sched.name, "model_version": book.model_version["version"],
-                        "loans": tot["loans"], "out": str(out)}, frame_hash(book.loans), frame_hash(priced))
+                        "term_structure": term_structure, "loans": tot["loans"], "out": str(out)}, frame_hash(book.loans), frame_hash(priced))
     summary = {"ok": True, "out": out, "schedule": sched.name, "currency": pol.currency,
                "model_version": book.model_version["version"], "unscored_loans": book.unscored_loans,
                "repaid_loans": book.repaid_loans,
-               "by_category": cats, "total": tot, "audit_event": event}
+               "by_category": cats, "total": tot, "audit_event": event, "term_structure": term_structure,
+               "migration": None if migration is None else migration.as_dict()}
     if as_json:
         emit_json(summary)
         return
     click.echo(f"priced {tot['loans']:,} loans -> {out} ({sched.name} schedule, model "
                f"{book.model_version['version']}, {pol.currency}); {book.unscored_loans:,} loans without a score, "
                f"{book.repaid_loans:,} repaid")
+    if migration is not None:
+        fb = ", ".join(migration.fallback_grades) or "none"
+        click.echo(f"PD term structure: grade migration matrix from {int(migration.counts.sum()):,} firm-year "
+                   f"transitions (grades with too few, priced at constant hazard: {fb})")
     click.echo(f"{'category':>8} {'loans':>8} {'amount':>18} {'fee charged':>16} {'break-even':>10} "
                f"{'charged':>8} {'subsidy PV':>16}")
     for r in cats:
