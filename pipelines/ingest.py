@@ -159,7 +159,24 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                 report={}, received_at=dt.datetime.now(dt.timezone.utc),
             ).returning(Submission.id)).scalar_one()
             first = True
-            pending = None
+            pending = None  # the previous chunk's database stage, running in the background
+
+            def account(stage) -> None:
+                """Fold one finished chunk (issues, rejected rows, loaded rows) into the result."""
+                n_rows, issues, bad_rows, job = stage
+                if job is not None:
+                    loaded, unresolved = job.result()
+                    issues += unresolved
+                    bad_rows |= {i.row for i in unresolved}
+                    result.rows_loaded += loaded
+                result.rows_total += n_rows
+                result.rows_rejected += len(bad_rows)
+                for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
+                    counts[f"{issue.severity}:{issue.rule}"] += 1
+                    if len(stored) < MAX_STORED_ISSUES:
+                        stored.append(issue.as_dict())
+                bar.update(n_rows)
+
             try:
                 for raw in iter_chunks(info, D.names(kind), chunk_rows=chunk_rows):
                     if first:
@@ -175,29 +192,24 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                                      f"key ({', '.join(D.FILE_KEYS[kind])}) appears again later in the file")
                                for r, f in dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
                     bad_rows = {i.row for i in issues if i.severity == "row"}
-                    good = typed.loc[~typed.index.isin(list(bad_rows))]
+                    job = None
                     if not (strict and (bad_rows or result.rows_rejected)):
-                        if pending is not None:
-                            pending.result()  # the connection is free again
-                        loaded, unresolved, job = _write(conn, kind, good, inst, sub_id, key, firms_new, firms_linked)
-                        # COPY this chunk in the background while the next chunk is read and validated
-                        pending = pool.submit(insert_frame, conn, *job) if job else None
-                        issues += unresolved
-                        bad_rows |= {i.row for i in unresolved}
-                        result.rows_loaded += loaded
-                    result.rows_total += len(raw)
-                    result.rows_rejected += len(bad_rows)
-                    for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
-                        counts[f"{issue.severity}:{issue.rule}"] += 1
-                        if len(stored) < MAX_STORED_ISSUES:
-                            stored.append(issue.as_dict())
-                    bar.update(len(raw))
+                        good = typed.loc[~typed.index.isin(list(bad_rows))]
+                        hashes = _pseudonyms(kind, good, inst, key)
+                        # the database stage (firm resolution, COPY) of this chunk runs in the
+                        # background while the next chunk is read, typed and validated
+                        job = pool.submit(_write, conn, kind, good, hashes, inst, sub_id, firms_new, firms_linked)
+                    if pending is not None:
+                        account(pending)
+                    pending = (len(raw), issues, bad_rows, job)
+                    del raw, typed
             except BaseException:
-                if pending is not None:  # never roll back under a running COPY
-                    wait([pending])
+                if pending is not None and pending[3] is not None:  # never roll back under a running COPY
+                    wait([pending[3]])
                 raise
             if pending is not None:
-                pending.result()
+                account(pending)
+                pending = None
             if first:
                 result.blocking.append({"file": str(info.path), "row": None, "column": None, "rule": "table.not_empty",
                                         "severity": "blocking", "message": "the file has no data rows"})
@@ -251,24 +263,43 @@ def _count_superseded(conn, sub_id: int) -> int:
 
 
 def _dates(series: pd.Series) -> pd.Series:
-    return pd.Series([d.date() if not pd.isna(d) else None for d in series], index=series.index, dtype=object)
+    """Calendar dates as Arrow ``date32`` (written as YYYY-MM-DD; ``datetime.date`` as objects)."""
+    import pyarrow as pa
+
+    days = pa.array(series.to_numpy(dtype="datetime64[s]").astype("datetime64[D]"), from_pandas=True)
+    return pd.Series(days.cast(pa.date32()), index=series.index, dtype=pd.ArrowDtype(pa.date32()))
 
 
-def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_id: int, key: bytes,
-           firms_new: set[str], firms_linked: set[str]) -> tuple[int, list[Issue], tuple | None]:
-    """Anonymise the valid rows of one chunk and resolve their firms (creating new ones).
-
-    Returns (rows to write, unresolved rows, (table, frame) for the caller to insert).
+def _pseudonyms(kind: str, good: pd.DataFrame, inst: tuple[int, str, str], key: bytes) -> dict[str, pd.Series]:
+    """Keyed hashes of each valid row (pure computation, no database): ``borrower`` (hash of
+    the bank's borrower key), ``corporate`` (pseudonym from the corporate number) and, for
+    loans and defaults, ``loan`` (hash of the bank's loan key).
 
     Loans and defaults carry no country: their corporate numbers are read as numbers of
     the submitting institution's country.
     """
-    if good.empty:
-        return 0, [], None
     inst_id, inst_code, inst_country = inst
-    bh = anon.borrower_hash(key, inst_code, good["borrower_key"])
+    if good.empty:
+        return {}
     country = good["country"] if kind == "statements" else pd.Series(inst_country, index=good.index)
-    cp = anon.corporate_pseudonym(key, country, good["corporate_number"])
+    out = {"borrower": anon.borrower_hash(key, inst_code, good["borrower_key"]),
+           "corporate": anon.corporate_pseudonym(key, country, good["corporate_number"])}
+    if kind != "statements":
+        out["loan"] = anon.loan_hash(key, inst_code, good["loan_key"])
+    return out
+
+
+def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], inst: tuple[int, str, str],
+           sub_id: int, firms_new: set[str], firms_linked: set[str]) -> tuple[int, list[Issue]]:
+    """Resolve the firms of one chunk's valid rows (creating new ones) and insert the rows.
+
+    ``hashes``: the rows' borrower hashes and corporate pseudonyms (``_pseudonyms``).
+    Returns (rows inserted, rows whose borrower could not be resolved).
+    """
+    if good.empty:
+        return 0, []
+    inst_id = inst[0]
+    bh, cp = hashes["borrower"], hashes["corporate"]
     links = lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(bh.dropna())),
                    ["borrower_hash", "firm_id"], where={"institution_id": inst_id})
     firm_of = dict(zip(links.borrower_hash, links.firm_id, strict=True))
@@ -310,11 +341,11 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
         keep = firm_id.notna()
         good, firm_id = good[keep], firm_id[keep]
     if good.empty:
-        return 0, unresolved, None
+        return 0, unresolved
     base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst_id, "submission_id": sub_id}
     if kind == "statements":
         cols = {**base,
-                "fiscal_year_end": _dates(good.fiscal_year_end).to_numpy(),
+                "fiscal_year_end": _dates(good.fiscal_year_end).array,
                 "months": good.months.fillna(12).astype("int64").to_numpy(),
                 "currency": good.currency.astype(str).to_numpy(),
                 "employees": good.employees.astype("Int64").to_numpy()}
@@ -323,9 +354,9 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
     elif kind == "loans":
         frame = pd.DataFrame({
             **base,
-            "loan_hash": anon.loan_hash(key, inst_code, good.loan_key).astype(str).to_numpy(),
-            "origination_date": _dates(good.origination_date).to_numpy(),
-            "maturity_date": _dates(good.maturity_date).to_numpy(),
+            "loan_hash": hashes["loan"].loc[good.index].astype(str).to_numpy(),
+            "origination_date": _dates(good.origination_date).array,
+            "maturity_date": _dates(good.maturity_date).array,
             "currency": good.currency.astype(str).to_numpy(),
             "amount": good.amount.to_numpy(dtype="float64"),
             "interest_rate": good.interest_rate.to_numpy(dtype="float64"),
@@ -336,13 +367,14 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
         })
         job = (Loan.__table__, frame)
     else:
-        lh = anon.loan_hash(key, inst_code, good.loan_key)
+        lh = hashes["loan"].loc[good.index]
         frame = pd.DataFrame({
             **base,
-            "default_date": _dates(good.default_date).to_numpy(),
+            "default_date": _dates(good.default_date).array,
             "event_type": good.event_type.astype(str).to_numpy(),
             "loan_hash": lh.astype(object).where(lh.notna(), None).to_numpy(),
             "exposure": good.exposure.to_numpy(dtype="float64"),
         })
         job = (DefaultEvent.__table__, frame)
-    return len(good), unresolved, job
+    insert_frame(conn, *job)
+    return len(good), unresolved
