@@ -25,14 +25,19 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# run as a script, Python puts benchmarks/ first on the path, where statistics.py (another
+# benchmark) would shadow the standard library's: put the repository there instead
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 
 def make_file(rows: int, out: Path, seed: int) -> Path:
     from pipelines import synth
 
     years = 8
-    data = synth.generate(firms=int(rows / years * 1.12) + 10, years=years, banks=1, seed=seed)
+    # about 84 % of firm-years survive to a statement row: generate enough for ``rows``
+    data = synth.generate(firms=int(rows / years * 1.25) + 10, years=years, banks=1, seed=seed)
     frame = data.statements["BK1"].head(rows)
     path = out / "statements.csv"
     frame.to_csv(path, index=False)
@@ -44,12 +49,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--file", type=Path, help="use this statements CSV instead of generating one")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="creditdb-bench-"))
     t = time.perf_counter()
-    path = make_file(args.rows, work, args.seed)
+    if args.file:
+        path = args.file
+    else:
+        path = make_file(args.rows, Path(tempfile.mkdtemp(prefix="creditdb-bench-")), args.seed)
     gen_s = time.perf_counter() - t
+    load_before = os.getloadavg()
     header = path.open().readline().strip().split(",")
     n_rows = sum(1 for _ in path.open()) - 1
 
@@ -104,6 +113,8 @@ def main() -> None:
         "rows_loaded": out["rows_loaded"],
         "rows_rejected": out["rows_rejected"],
         "generate_file_s": round(gen_s, 1),
+        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version()},
     }, indent=2))
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
@@ -122,14 +123,30 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
 
 
 def _duplicate_key_rows(info, kind: str, chunk_rows: int) -> dict[int, int]:
-    """Rows whose file key repeats an earlier row: {row: first row with that key}."""
+    """Rows whose file key repeats an earlier row: {row: first row with that key}.
+
+    A first pass keeps only a 64-bit hash of each row's key (16 bytes a row with its row
+    number, instead of the key text); a second pass reads the keys of the rows whose hash
+    repeats and compares the keys themselves.
+    """
     keys = list(D.FILE_KEYS[kind])
     if not set(keys) <= set(info.columns):
         return {}
-    parts = [c.assign(**{k: c[k].astype("string").str.strip() for k in keys})
-             for c in iter_chunks(info, keys, chunk_rows=max(chunk_rows, 1_000_000))]
-    if not parts:
+
+    def normalised(chunk: pd.DataFrame) -> pd.DataFrame:
+        return chunk.assign(**{k: chunk[k].astype("string").str.strip() for k in keys})[keys]
+
+    hashes = [pd.Series(pd.util.hash_pandas_object(normalised(c), index=False).to_numpy(), index=c.index)
+              for c in iter_chunks(info, keys, chunk_rows=chunk_rows)]
+    if not hashes:
         return {}
+    hashed = pd.concat(hashes)
+    del hashes
+    candidates = hashed.index[hashed.duplicated(keep=False).to_numpy()]
+    del hashed
+    if len(candidates) == 0:
+        return {}
+    parts = [normalised(c).loc[c.index.intersection(candidates)] for c in iter_chunks(info, keys, chunk_rows=chunk_rows)]
     frame = pd.concat(parts)
     dup = frame.duplicated(keys, keep=False)
     if not dup.any():
@@ -148,8 +165,8 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
     stored: list[dict[str, Any]] = []
     disable = progress is False or (progress is None and not sys.stderr.isatty())
     bar = tqdm(total=info.rows, unit="rows", desc=info.path.name, disable=disable, leave=False, mininterval=0.5)
-    firms_new: set[str] = set()
-    firms_linked: set[str] = set()
+    # ids of the firms this load created / found: NumPy arrays, 8 bytes a firm
+    firms = {"new": np.empty(0, dtype="int64"), "seen": np.empty(0, dtype="int64")}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditdb-copy")
     try:
         with engine.begin() as conn:
@@ -198,7 +215,7 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                         hashes = _pseudonyms(kind, good, inst, key)
                         # the database stage (firm resolution, COPY) of this chunk runs in the
                         # background while the next chunk is read, typed and validated
-                        job = pool.submit(_write, conn, kind, good, hashes, inst, sub_id, firms_new, firms_linked)
+                        job = pool.submit(_write, conn, kind, good, hashes, inst, sub_id, firms)
                     if pending is not None:
                         account(pending)
                     pending = (len(raw), issues, bad_rows, job)
@@ -217,7 +234,8 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
             result.warnings = sum(v for k, v in counts.items() if k.startswith("warning:"))
             result.issue_counts = dict(sorted(counts.items()))
             result.issues = stored
-            result.firms_new, result.firms_linked = len(firms_new), len(firms_linked - firms_new)
+            result.firms_new = len(firms["new"])
+            result.firms_linked = len(np.setdiff1d(firms["seen"], firms["new"], assume_unique=True))
             if strict and result.rows_rejected:
                 result.rows_loaded = 0
                 raise _Abort
@@ -290,7 +308,7 @@ def _pseudonyms(kind: str, good: pd.DataFrame, inst: tuple[int, str, str], key: 
 
 
 def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], inst: tuple[int, str, str],
-           sub_id: int, firms_new: set[str], firms_linked: set[str]) -> tuple[int, list[Issue]]:
+           sub_id: int, firms: dict[str, np.ndarray]) -> tuple[int, list[Issue]]:
     """Resolve the firms of one chunk's valid rows (creating new ones) and insert the rows.
 
     ``hashes``: the rows' borrower hashes and corporate pseudonyms (``_pseudonyms``).
@@ -314,7 +332,7 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
             new = good.loc[missing].assign(pseudonym=pseud)
             new = new[~new.pseudonym.isin(known)].drop_duplicates("pseudonym")
             if not new.empty:
-                firms = pd.DataFrame({
+                new_firms = pd.DataFrame({
                     "pseudonym": new.pseudonym.astype(str).to_numpy(),
                     "country": new.country.astype(str).to_numpy(),
                     "industry": new.industry.astype(str).to_numpy(),
@@ -323,11 +341,11 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
                     "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
                     "created_at": dt.datetime.now(dt.timezone.utc),
                 })
-                insert_ignore(conn, Firm.__table__, firms, ["pseudonym"])
-                firms_new.update(firms.pseudonym)
-                existing = lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(pseud.dropna())),
-                                  ["pseudonym", "id"])
-        firms_linked.update(set(existing.pseudonym) - firms_new)
+                insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"])
+                created = lookup(conn, Firm.__table__, "pseudonym", list(new_firms.pseudonym), ["pseudonym", "id"])
+                firms["new"] = np.union1d(firms["new"], created.id.to_numpy(dtype="int64"))
+                existing = pd.concat([existing, created], ignore_index=True) if len(existing) else created
+        firms["seen"] = np.union1d(firms["seen"], existing.id.to_numpy(dtype="int64"))
         ids = dict(zip(existing.pseudonym, existing.id, strict=True))
         firm_id[missing] = pseud.map(ids)
         new_links = pd.DataFrame({"institution_id": inst_id, "borrower_hash": bh[missing], "firm_id": firm_id[missing]})
