@@ -209,16 +209,18 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                                      f"key ({', '.join(D.FILE_KEYS[kind])}) appears again later in the file")
                                for r, f in dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
                     bad_rows = {i.row for i in issues if i.severity == "row"}
+                    good = typed.loc[~typed.index.isin(list(bad_rows))]
+                    hashes = _pseudonyms(kind, good, inst, key)
+                    if pending is not None:  # wait for the previous chunk's database stage
+                        account(pending)
+                        pending = None
                     job = None
                     if not (strict and (bad_rows or result.rows_rejected)):
-                        good = typed.loc[~typed.index.isin(list(bad_rows))]
-                        hashes = _pseudonyms(kind, good, inst, key)
                         # the database stage (firm resolution, COPY) of this chunk runs in the
                         # background while the next chunk is read, typed and validated
                         job = pool.submit(_write, conn, kind, good, hashes, inst, sub_id, firms)
-                    if pending is not None:
-                        account(pending)
                     pending = (len(raw), issues, bad_rows, job)
+                    del good, hashes
                     del raw, typed
             except BaseException:
                 if pending is not None and pending[3] is not None:  # never roll back under a running COPY
