@@ -332,11 +332,11 @@ class Validator:
             s = typed[c]
             if isinstance(s.dtype, pd.StringDtype):
                 s = s.astype(object).where(s.notna(), None)
-            elif pd.api.types.is_datetime64_dtype(s.dtype) and s.dtype != "datetime64[ns]":
+            elif (pd.api.types.is_datetime64_dtype(s.dtype) and s.dtype != "datetime64[ns]"
+                  and not ((s < _NS_MIN) | (s > _NS_MAX)).any()):
                 # GE compares only nanosecond datetimes vectorised (others value by value);
-                # dates outside 1678-2261 are clipped into that range, which keeps every
-                # bound check between 1678 and 2261 (all of ours) giving the same answer
-                s = s.clip(_NS_MIN, _NS_MAX).astype("datetime64[ns]")
+                # a column with a date outside their range (1678-2261) stays as it is
+                s = s.astype("datetime64[ns]")
             cols[c] = s
         return pd.DataFrame(cols, index=typed.index)
 
@@ -352,15 +352,24 @@ class Validator:
         return column, _show(_raw_or_typed(raw, typed, row, column))
 
 
-_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 _BOOLEAN_ONLY = {"result_format": "BOOLEAN_ONLY"}
 _COMPLETE = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "return_unexpected_index_query": False}
 
 
 def _raise_if_broken(r) -> None:
+    """Raise when a rule could not be evaluated (GE reports that as an unsuccessful result).
+
+    ``exception_info`` is either one {raised_exception, exception_message} dict or, when a
+    metric failed, a dict of such dicts keyed by metric.
+    """
     info = r.exception_info or {}
-    if info.get("raised_exception"):
-        raise RuntimeError(f"expectation {r.expectation_config.type} failed to run: {info.get('exception_message')}")
+    found = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for item in found:
+        if item.get("raised_exception"):
+            raise RuntimeError(f"expectation {r.expectation_config.type} on "
+                               f"{r.expectation_config.kwargs.get('column')} failed to run: "
+                               f"{item.get('exception_message')}")
 
 
 def _raw_or_typed(raw: pd.DataFrame, typed: pd.DataFrame, row: int, column: str | None) -> Any:

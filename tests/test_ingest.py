@@ -179,3 +179,32 @@ def test_chunked_load_keeps_file_rows_across_chunks(banks, tmp_path):
     by_row = {i["row"]: i for i in res.issues}
     assert by_row[6]["column"] == "total_assets" and by_row[6]["value"] == "-5"
     assert by_row[27]["column"] == "cash" and "current_assets=50000000" in by_row[27]["value"]
+
+
+def test_dates_outside_the_nanosecond_range_are_still_checked():
+    """Great Expectations compares nanosecond datetimes vectorised; a year such as 1500 or
+    2999 does not fit that type and must still fail the plausible-date rule."""
+    from pipelines.validate import Validator, coerce
+
+    raw = F.statements(3).astype(str)
+    raw.index = pd.RangeIndex(2, 5, name="row")
+    raw.loc[3, "established"] = "1500-04-01"
+    raw.loc[4, "fiscal_year_end"] = "2999-03-31"
+    typed, _ = coerce("statements", raw)
+    issues = Validator("statements").validate(raw, typed)
+    assert {(i.row, i.column, i.rule) for i in issues} == {(3, "established", "date.plausible"),
+                                                          (4, "fiscal_year_end", "date.plausible")}
+
+
+def test_a_rule_that_cannot_run_is_an_error_not_a_pass():
+    """Great Expectations reports a rule whose metric raised as merely unsuccessful; the
+    validator must stop rather than report no failing rows."""
+    from pipelines.validate import Validator, coerce
+
+    raw = F.statements(2).astype(str)
+    raw.index = pd.RangeIndex(2, 4, name="row")
+    typed, _ = coerce("statements", raw)
+    typed["sales"] = ["a", "b"]  # text where the rules compare numbers
+    typed["sales"] = typed["sales"].astype(object)
+    with pytest.raises(RuntimeError, match="sales failed to run"):
+        Validator("statements").validate(raw, typed)
