@@ -157,6 +157,7 @@ def test_unknown_institution_exit_1(db, tmp_path):
     assert res.exit_code == 1 and "unknown institution" in res.output
 
 
+@pytest.mark.slow
 def test_chunked_load_keeps_file_rows_across_chunks(banks, tmp_path):
     """Streamed in chunks of 7 rows (validation of a chunk overlapping the database work of
     the previous one): findings carry file row numbers, a key repeated in a later chunk
