@@ -12,7 +12,8 @@ import io
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Connection, Table, any_, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 _SQLITE_BATCH = 50_000
@@ -82,10 +83,16 @@ def lookup(conn: Connection, table: Table, key: str, values: list, columns: list
     from sqlalchemy import select
 
     out = []
-    batch = 20_000 if conn.dialect.name == "postgresql" else 900
     cols = [table.c[c] for c in columns]
+    if conn.dialect.name == "postgresql":
+        # one array parameter (= ANY) instead of one bound parameter per value
+        batch = 200_000
+        match = lambda part: table.c[key] == any_(bindparam("keys", part, type_=ARRAY(table.c[key].type)))  # noqa: E731
+    else:
+        batch = 900
+        match = table.c[key].in_
     for start in range(0, len(values), batch):
-        stmt = select(*cols).where(table.c[key].in_(values[start:start + batch]))
+        stmt = select(*cols).where(match(values[start:start + batch]))
         for k, v in (where or {}).items():
             stmt = stmt.where(table.c[k] == v)
         out.extend(conn.execute(stmt).all())

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select, text
 
@@ -122,14 +123,30 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
 
 
 def _duplicate_key_rows(info, kind: str, chunk_rows: int) -> dict[int, int]:
-    """Rows whose file key repeats an earlier row: {row: first row with that key}."""
+    """Rows whose file key repeats an earlier row: {row: first row with that key}.
+
+    A first pass keeps only a 64-bit hash of each row's key (16 bytes a row with its row
+    number, instead of the key text); a second pass reads the keys of the rows whose hash
+    repeats and compares the keys themselves.
+    """
     keys = list(D.FILE_KEYS[kind])
     if not set(keys) <= set(info.columns):
         return {}
-    parts = [c.assign(**{k: c[k].astype("string").str.strip() for k in keys})
-             for c in iter_chunks(info, keys, chunk_rows=max(chunk_rows, 1_000_000))]
-    if not parts:
+
+    def normalised(chunk: pd.DataFrame) -> pd.DataFrame:
+        return chunk.assign(**{k: chunk[k].astype("string").str.strip() for k in keys})[keys]
+
+    hashes = [pd.Series(pd.util.hash_pandas_object(normalised(c), index=False).to_numpy(), index=c.index)
+              for c in iter_chunks(info, keys, chunk_rows=chunk_rows)]
+    if not hashes:
         return {}
+    hashed = pd.concat(hashes)
+    del hashes
+    candidates = hashed.index[hashed.duplicated(keep=False).to_numpy()]
+    del hashed
+    if len(candidates) == 0:
+        return {}
+    parts = [normalised(c).loc[c.index.intersection(candidates)] for c in iter_chunks(info, keys, chunk_rows=chunk_rows)]
     frame = pd.concat(parts)
     dup = frame.duplicated(keys, keep=False)
     if not dup.any():
@@ -148,8 +165,8 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
     stored: list[dict[str, Any]] = []
     disable = progress is False or (progress is None and not sys.stderr.isatty())
     bar = tqdm(total=info.rows, unit="rows", desc=info.path.name, disable=disable, leave=False, mininterval=0.5)
-    firms_new: set[str] = set()
-    firms_linked: set[str] = set()
+    # ids of the firms this load created / found: NumPy arrays, 8 bytes a firm
+    firms = {"new": np.empty(0, dtype="int64"), "seen": np.empty(0, dtype="int64")}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditdb-copy")
     try:
         with engine.begin() as conn:
@@ -159,7 +176,24 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                 report={}, received_at=dt.datetime.now(dt.timezone.utc),
             ).returning(Submission.id)).scalar_one()
             first = True
-            pending = None
+            pending = None  # the previous chunk's database stage, running in the background
+
+            def account(stage) -> None:
+                """Fold one finished chunk (issues, rejected rows, loaded rows) into the result."""
+                n_rows, issues, bad_rows, job = stage
+                if job is not None:
+                    loaded, unresolved = job.result()
+                    issues += unresolved
+                    bad_rows |= {i.row for i in unresolved}
+                    result.rows_loaded += loaded
+                result.rows_total += n_rows
+                result.rows_rejected += len(bad_rows)
+                for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
+                    counts[f"{issue.severity}:{issue.rule}"] += 1
+                    if len(stored) < MAX_STORED_ISSUES:
+                        stored.append(issue.as_dict())
+                bar.update(n_rows)
+
             try:
                 for raw in iter_chunks(info, D.names(kind), chunk_rows=chunk_rows):
                     if first:
@@ -176,28 +210,25 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                                for r, f in dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
                     bad_rows = {i.row for i in issues if i.severity == "row"}
                     good = typed.loc[~typed.index.isin(list(bad_rows))]
+                    hashes = _pseudonyms(kind, good, inst, key)
+                    if pending is not None:  # wait for the previous chunk's database stage
+                        account(pending)
+                        pending = None
+                    job = None
                     if not (strict and (bad_rows or result.rows_rejected)):
-                        if pending is not None:
-                            pending.result()  # the connection is free again
-                        loaded, unresolved, job = _write(conn, kind, good, inst, sub_id, key, firms_new, firms_linked)
-                        # COPY this chunk in the background while the next chunk is read and validated
-                        pending = pool.submit(insert_frame, conn, *job) if job else None
-                        issues += unresolved
-                        bad_rows |= {i.row for i in unresolved}
-                        result.rows_loaded += loaded
-                    result.rows_total += len(raw)
-                    result.rows_rejected += len(bad_rows)
-                    for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
-                        counts[f"{issue.severity}:{issue.rule}"] += 1
-                        if len(stored) < MAX_STORED_ISSUES:
-                            stored.append(issue.as_dict())
-                    bar.update(len(raw))
+                        # the database stage (firm resolution, COPY) of this chunk runs in the
+                        # background while the next chunk is read, typed and validated
+                        job = pool.submit(_write, conn, kind, good, hashes, inst, sub_id, firms)
+                    pending = (len(raw), issues, bad_rows, job)
+                    del good, hashes
+                    del raw, typed
             except BaseException:
-                if pending is not None:  # never roll back under a running COPY
-                    wait([pending])
+                if pending is not None and pending[3] is not None:  # never roll back under a running COPY
+                    wait([pending[3]])
                 raise
             if pending is not None:
-                pending.result()
+                account(pending)
+                pending = None
             if first:
                 result.blocking.append({"file": str(info.path), "row": None, "column": None, "rule": "table.not_empty",
                                         "severity": "blocking", "message": "the file has no data rows"})
@@ -205,7 +236,8 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
             result.warnings = sum(v for k, v in counts.items() if k.startswith("warning:"))
             result.issue_counts = dict(sorted(counts.items()))
             result.issues = stored
-            result.firms_new, result.firms_linked = len(firms_new), len(firms_linked - firms_new)
+            result.firms_new = len(firms["new"])
+            result.firms_linked = len(np.setdiff1d(firms["seen"], firms["new"], assume_unique=True))
             if strict and result.rows_rejected:
                 result.rows_loaded = 0
                 raise _Abort
@@ -251,24 +283,43 @@ def _count_superseded(conn, sub_id: int) -> int:
 
 
 def _dates(series: pd.Series) -> pd.Series:
-    return pd.Series([d.date() if not pd.isna(d) else None for d in series], index=series.index, dtype=object)
+    """Calendar dates as Arrow ``date32`` (written as YYYY-MM-DD; ``datetime.date`` as objects)."""
+    import pyarrow as pa
+
+    days = pa.array(series.to_numpy(dtype="datetime64[s]").astype("datetime64[D]"), from_pandas=True)
+    return pd.Series(days.cast(pa.date32()), index=series.index, dtype=pd.ArrowDtype(pa.date32()))
 
 
-def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_id: int, key: bytes,
-           firms_new: set[str], firms_linked: set[str]) -> tuple[int, list[Issue], tuple | None]:
-    """Anonymise the valid rows of one chunk and resolve their firms (creating new ones).
-
-    Returns (rows to write, unresolved rows, (table, frame) for the caller to insert).
+def _pseudonyms(kind: str, good: pd.DataFrame, inst: tuple[int, str, str], key: bytes) -> dict[str, pd.Series]:
+    """Keyed hashes of each valid row (pure computation, no database): ``borrower`` (hash of
+    the bank's borrower key), ``corporate`` (pseudonym from the corporate number) and, for
+    loans and defaults, ``loan`` (hash of the bank's loan key).
 
     Loans and defaults carry no country: their corporate numbers are read as numbers of
     the submitting institution's country.
     """
-    if good.empty:
-        return 0, [], None
     inst_id, inst_code, inst_country = inst
-    bh = anon.borrower_hash(key, inst_code, good["borrower_key"])
+    if good.empty:
+        return {}
     country = good["country"] if kind == "statements" else pd.Series(inst_country, index=good.index)
-    cp = anon.corporate_pseudonym(key, country, good["corporate_number"])
+    out = {"borrower": anon.borrower_hash(key, inst_code, good["borrower_key"]),
+           "corporate": anon.corporate_pseudonym(key, country, good["corporate_number"])}
+    if kind != "statements":
+        out["loan"] = anon.loan_hash(key, inst_code, good["loan_key"])
+    return out
+
+
+def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], inst: tuple[int, str, str],
+           sub_id: int, firms: dict[str, np.ndarray]) -> tuple[int, list[Issue]]:
+    """Resolve the firms of one chunk's valid rows (creating new ones) and insert the rows.
+
+    ``hashes``: the rows' borrower hashes and corporate pseudonyms (``_pseudonyms``).
+    Returns (rows inserted, rows whose borrower could not be resolved).
+    """
+    if good.empty:
+        return 0, []
+    inst_id = inst[0]
+    bh, cp = hashes["borrower"], hashes["corporate"]
     links = lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(bh.dropna())),
                    ["borrower_hash", "firm_id"], where={"institution_id": inst_id})
     firm_of = dict(zip(links.borrower_hash, links.firm_id, strict=True))
@@ -283,7 +334,7 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
             new = good.loc[missing].assign(pseudonym=pseud)
             new = new[~new.pseudonym.isin(known)].drop_duplicates("pseudonym")
             if not new.empty:
-                firms = pd.DataFrame({
+                new_firms = pd.DataFrame({
                     "pseudonym": new.pseudonym.astype(str).to_numpy(),
                     "country": new.country.astype(str).to_numpy(),
                     "industry": new.industry.astype(str).to_numpy(),
@@ -292,11 +343,11 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
                     "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
                     "created_at": dt.datetime.now(dt.timezone.utc),
                 })
-                insert_ignore(conn, Firm.__table__, firms, ["pseudonym"])
-                firms_new.update(firms.pseudonym)
-                existing = lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(pseud.dropna())),
-                                  ["pseudonym", "id"])
-        firms_linked.update(set(existing.pseudonym) - firms_new)
+                insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"])
+                created = lookup(conn, Firm.__table__, "pseudonym", list(new_firms.pseudonym), ["pseudonym", "id"])
+                firms["new"] = np.union1d(firms["new"], created.id.to_numpy(dtype="int64"))
+                existing = pd.concat([existing, created], ignore_index=True) if len(existing) else created
+        firms["seen"] = np.union1d(firms["seen"], existing.id.to_numpy(dtype="int64"))
         ids = dict(zip(existing.pseudonym, existing.id, strict=True))
         firm_id[missing] = pseud.map(ids)
         new_links = pd.DataFrame({"institution_id": inst_id, "borrower_hash": bh[missing], "firm_id": firm_id[missing]})
@@ -310,11 +361,11 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
         keep = firm_id.notna()
         good, firm_id = good[keep], firm_id[keep]
     if good.empty:
-        return 0, unresolved, None
+        return 0, unresolved
     base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst_id, "submission_id": sub_id}
     if kind == "statements":
         cols = {**base,
-                "fiscal_year_end": _dates(good.fiscal_year_end).to_numpy(),
+                "fiscal_year_end": _dates(good.fiscal_year_end).array,
                 "months": good.months.fillna(12).astype("int64").to_numpy(),
                 "currency": good.currency.astype(str).to_numpy(),
                 "employees": good.employees.astype("Int64").to_numpy()}
@@ -323,9 +374,9 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
     elif kind == "loans":
         frame = pd.DataFrame({
             **base,
-            "loan_hash": anon.loan_hash(key, inst_code, good.loan_key).astype(str).to_numpy(),
-            "origination_date": _dates(good.origination_date).to_numpy(),
-            "maturity_date": _dates(good.maturity_date).to_numpy(),
+            "loan_hash": hashes["loan"].loc[good.index].astype(str).to_numpy(),
+            "origination_date": _dates(good.origination_date).array,
+            "maturity_date": _dates(good.maturity_date).array,
             "currency": good.currency.astype(str).to_numpy(),
             "amount": good.amount.to_numpy(dtype="float64"),
             "interest_rate": good.interest_rate.to_numpy(dtype="float64"),
@@ -336,13 +387,14 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
         })
         job = (Loan.__table__, frame)
     else:
-        lh = anon.loan_hash(key, inst_code, good.loan_key)
+        lh = hashes["loan"].loc[good.index]
         frame = pd.DataFrame({
             **base,
-            "default_date": _dates(good.default_date).to_numpy(),
+            "default_date": _dates(good.default_date).array,
             "event_type": good.event_type.astype(str).to_numpy(),
             "loan_hash": lh.astype(object).where(lh.notna(), None).to_numpy(),
             "exposure": good.exposure.to_numpy(dtype="float64"),
         })
         job = (DefaultEvent.__table__, frame)
-    return len(good), unresolved, job
+    insert_frame(conn, *job)
+    return len(good), unresolved

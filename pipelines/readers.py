@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000
 _READ_BLOCK = 8 << 20
 
 

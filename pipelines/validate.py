@@ -13,6 +13,7 @@ used by the accounting-identity expectations (names starting with ``_``) are add
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
@@ -209,6 +210,12 @@ class Validator:
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         import great_expectations as gx
         from great_expectations.core.expectation_suite import ExpectationSuite
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        # GE fingerprints every in-memory batch under 1 GB by hashing all its values (about
+        # a second per 200,000 rows); the fingerprint is only a batch marker, never read here.
+        if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+            pandas_execution_engine.HASH_THRESHOLD = 0
 
         self.kind = kind
         self.today = pd.Timestamp(today or dt.date.today())
@@ -232,27 +239,44 @@ class Validator:
                         kwargs[key] = pd.Timestamp(kwargs[key])
             by_severity[exp["meta"]["severity"]].append(exp)
         self.expectations = by_severity
+        self._checks = by_severity["row"] + by_severity["warning"]
+        for i, exp in enumerate(self._checks):
+            exp["meta"]["check"] = i  # results come back in GE's order, not the suite's
         # one run for row and warning rules: each Great Expectations run has a fixed cost
         self._suites = {
             "blocking": ExpectationSuite(name=f"{stored['name']}_blocking", expectations=by_severity["blocking"]),
             "checks": ExpectationSuite(name=f"{stored['name']}_checks",
-                                       expectations=by_severity["row"] + by_severity["warning"]),
+                                       expectations=self._checks),
         }
+        self._detail_suites: dict[tuple[int, ...], ExpectationSuite] = {}
+        #: columns the row and warning rules read: the only ones handed to Great Expectations
+        self._check_columns = list(dict.fromkeys(
+            c for exp in self._checks
+            for c in (exp["kwargs"].get("column"), exp["kwargs"].get("column_A"), exp["kwargs"].get("column_B"))
+            if c is not None))
         source = self._context.data_sources.add_pandas(f"creditdb_{kind}")
         self._batch_definition = source.add_dataframe_asset("submission").add_batch_definition_whole_dataframe("chunk")
 
-    def _run(self, severity: str, frame: pd.DataFrame):
+    def _run(self, suite, frame: pd.DataFrame, result_format: dict[str, Any]):
         batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        return batch.validate(
-            self._suites[severity],
-            result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0},
-            expectation_parameters={"today": self.today},
-        )
+        return batch.validate(suite, result_format=result_format, expectation_parameters={"today": self.today})
+
+    def _detail_suite(self, failed: tuple[int, ...]):
+        """The sub-suite of the row/warning rules ``failed`` (positions in ``self._checks``)."""
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        suite = self._detail_suites.get(failed)
+        if suite is None:
+            suite = ExpectationSuite(name=f"{self._suites['checks'].name}_detail_{len(self._detail_suites)}",
+                                     expectations=[copy.deepcopy(self._checks[i]) for i in failed])
+            if len(self._detail_suites) < 256:
+                self._detail_suites[failed] = suite
+        return suite
 
     def check_columns(self, raw: pd.DataFrame, file: str) -> list[dict[str, Any]]:
         """Blocking expectations on the first chunk; returns blocking problems (empty if none)."""
         problems = []
-        result = self._run("blocking", raw)
+        result = self._run(self._suites["blocking"], raw, _BOOLEAN_ONLY)
         for r in result.results:
             if not r.success:
                 meta = r.expectation_config.meta
@@ -261,17 +285,28 @@ class Validator:
         return problems
 
     def validate(self, raw: pd.DataFrame, typed: pd.DataFrame) -> list[Issue]:
-        """Row and warning expectations on a typed chunk; issues refer to file rows."""
+        """Row and warning expectations on a typed chunk; issues refer to file rows.
+
+        Two Great Expectations runs: the whole suite with ``BOOLEAN_ONLY`` results (no
+        unexpected lists, so no copies of the failing rows), then, only if some rules
+        failed, those rules again with ``COMPLETE`` results for the failing row numbers.
+        """
         issues: list[Issue] = []
         typed_bad = typed.attrs.get("type_issues", set())
-        result = self._run("checks", typed)
+        frame = self._frame(typed)
+        summary = self._run(self._suites["checks"], frame, _BOOLEAN_ONLY)
+        failed = []
+        for r in summary.results:
+            _raise_if_broken(r)
+            if not r.success:
+                failed.append(r.expectation_config.meta["check"])
+        if not failed:
+            return issues
+        result = self._run(self._detail_suite(tuple(sorted(failed))), frame, _COMPLETE)
         for r in result.results:
             if r.success:
                 continue
-            info = r.exception_info or {}
-            if info.get("raised_exception"):
-                raise RuntimeError(f"expectation {r.expectation_config.type} failed to run: "
-                                   f"{info.get('exception_message')}")
+            _raise_if_broken(r)
             cfg = r.expectation_config
             meta = cfg.meta
             column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A")
@@ -283,6 +318,28 @@ class Validator:
                                     meta["rule"], meta["severity"], meta["message"]))
         return issues
 
+    def _frame(self, typed: pd.DataFrame) -> pd.DataFrame:
+        """The columns the rules read, text as NumPy objects.
+
+        Great Expectations drops the rows with a missing value before each column rule, which
+        copies the whole frame once per rule: a narrow frame of NumPy arrays keeps that cheap
+        (taking rows from Arrow-backed text columns costs about ten times more).
+        """
+        cols = {}
+        for c in self._check_columns:
+            if c not in typed.columns:
+                continue
+            s = typed[c]
+            if isinstance(s.dtype, pd.StringDtype):
+                s = s.astype(object).where(s.notna(), None)
+            elif (pd.api.types.is_datetime64_dtype(s.dtype) and s.dtype != "datetime64[ns]"
+                  and not ((s < _NS_MIN) | (s > _NS_MAX)).any()):
+                # GE compares only nanosecond datetimes vectorised (others value by value);
+                # a column with a date outside their range (1678-2261) stays as it is
+                s = s.astype("datetime64[ns]")
+            cols[c] = s
+        return pd.DataFrame(cols, index=typed.index)
+
     def _where(self, raw: pd.DataFrame, typed: pd.DataFrame, row: int, column: str | None,
                kwargs: dict) -> tuple[str | None, str | None]:
         if column in DERIVED:
@@ -293,6 +350,26 @@ class Validator:
             a, b = kwargs["column_A"], kwargs["column_B"]
             return a, f"{a}={_show(_raw_or_typed(raw, typed, row, a))}, {b}={_show(_raw_or_typed(raw, typed, row, b))}"
         return column, _show(_raw_or_typed(raw, typed, row, column))
+
+
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+_BOOLEAN_ONLY = {"result_format": "BOOLEAN_ONLY"}
+_COMPLETE = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "return_unexpected_index_query": False}
+
+
+def _raise_if_broken(r) -> None:
+    """Raise when a rule could not be evaluated (GE reports that as an unsuccessful result).
+
+    ``exception_info`` is either one {raised_exception, exception_message} dict or, when a
+    metric failed, a dict of such dicts keyed by metric.
+    """
+    info = r.exception_info or {}
+    found = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for item in found:
+        if item.get("raised_exception"):
+            raise RuntimeError(f"expectation {r.expectation_config.type} on "
+                               f"{r.expectation_config.kwargs.get('column')} failed to run: "
+                               f"{item.get('exception_message')}")
 
 
 def _raw_or_typed(raw: pd.DataFrame, typed: pd.DataFrame, row: int, column: str | None) -> Any:

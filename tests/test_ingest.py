@@ -155,3 +155,57 @@ def test_no_identifier_is_stored(banks, tmp_path):
 def test_unknown_institution_exit_1(db, tmp_path):
     res = run("submit", "statements", str(F.write_csv(F.statements(1), tmp_path / "s.csv")), "-i", "NOPE", ok=None)
     assert res.exit_code == 1 and "unknown institution" in res.output
+
+
+@pytest.mark.slow
+def test_chunked_load_keeps_file_rows_across_chunks(banks, tmp_path):
+    """Streamed in chunks of 7 rows (validation of a chunk overlapping the database work of
+    the previous one): findings carry file row numbers, a key repeated in a later chunk
+    is found, and exactly the valid rows are stored."""
+    from pipelines.ingest import submit_file
+
+    s = F.statements(30).astype({"sales": object})
+    s.loc[4, "total_assets"] = -5  # file row 6
+    s.loc[17, "sales"] = "12,5x"  # file row 19
+    s.loc[25, "cash"] = 90_000_000  # file row 27: cash + receivables + inventory > current assets (warning)
+    s = pd.concat([s, s.iloc[[2]]], ignore_index=True)  # file row 32 repeats the key of row 4
+    path = F.write_csv(s, tmp_path / "s.csv")
+    res = submit_file(banks.engine, "statements", path, "BK1", key=b"test-key", chunk_rows=7, progress=False)
+    found = {(i["row"], i["rule"]) for i in res.issues}
+    assert found == {(4, "file.unique_key"), (32, "file.unique_key"), (6, "amount.positive"),
+                     (19, "type.number"), (27, "identity.liquid_assets")}
+    assert (res.status, res.rows_total, res.rows_loaded, res.rows_rejected, res.warnings) == ("partial", 31, 27, 4, 1)
+    assert res.firms_new == 27 and res.firms_linked == 0
+    assert count(banks, FinancialStatement) == 27 and count(banks, Firm) == 27
+    by_row = {i["row"]: i for i in res.issues}
+    assert by_row[6]["column"] == "total_assets" and by_row[6]["value"] == "-5"
+    assert by_row[27]["column"] == "cash" and "current_assets=50000000" in by_row[27]["value"]
+
+
+def test_dates_outside_the_nanosecond_range_are_still_checked():
+    """Great Expectations compares nanosecond datetimes vectorised; a year such as 1500 or
+    2999 does not fit that type and must still fail the plausible-date rule."""
+    from pipelines.validate import Validator, coerce
+
+    raw = F.statements(3).astype(str)
+    raw.index = pd.RangeIndex(2, 5, name="row")
+    raw.loc[3, "established"] = "1500-04-01"
+    raw.loc[4, "fiscal_year_end"] = "2999-03-31"
+    typed, _ = coerce("statements", raw)
+    issues = Validator("statements").validate(raw, typed)
+    assert {(i.row, i.column, i.rule) for i in issues} == {(3, "established", "date.plausible"),
+                                                          (4, "fiscal_year_end", "date.plausible")}
+
+
+def test_a_rule_that_cannot_run_is_an_error_not_a_pass():
+    """Great Expectations reports a rule whose metric raised as merely unsuccessful; the
+    validator must stop rather than report no failing rows."""
+    from pipelines.validate import Validator, coerce
+
+    raw = F.statements(2).astype(str)
+    raw.index = pd.RangeIndex(2, 4, name="row")
+    typed, _ = coerce("statements", raw)
+    typed["sales"] = ["a", "b"]  # text where the rules compare numbers
+    typed["sales"] = typed["sales"].astype(object)
+    with pytest.raises(RuntimeError, match="sales failed to run"):
+        Validator("statements").validate(raw, typed)
