@@ -113,7 +113,8 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
         raise ValueError(f"no statements with fiscal year end on or before {as_of}: nothing to score")
     d = defaults.loc[defaults["default_date"] <= pd.Timestamp(as_of)]
     last_default = d.groupby("firm_id")["default_date"].max()
-    dflt_date = latest["firm_id"].map(last_default)
+    # reindex, not map: map of an empty Series (no default events stored) fails on datetimes
+    dflt_date = pd.Series(last_default.reindex(latest["firm_id"].to_numpy()).to_numpy(), index=latest.index)
     in_default = (dflt_date.notna() & (dflt_date > latest["fiscal_year_end"])).to_numpy()
     parts = []
     bar = _bar(len(latest), "scoring", progress)
