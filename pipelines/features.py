@@ -30,6 +30,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from creditdb.bulk import read_frame
 from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, Firm, Submission
 from models.labels import availability, label_statements
 from models.ratios import FEATURE_NAMES, compute_features
@@ -66,8 +67,7 @@ def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd
         out["fiscal_year_end"] = pd.Series(dtype="datetime64[ns]")
         return out
     st = in_force(st)
-    firms = pd.DataFrame(conn.execute(select(Firm.id, Firm.industry, Firm.established_year)).all(),
-                         columns=["firm_id", "industry", "established_year"])
+    firms = read_frame(conn, select(Firm.id.label("firm_id"), Firm.industry, Firm.established_year))
     st = st.merge(firms, on="firm_id", how="left")
     st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
     for c in AMOUNT_COLUMNS:
@@ -82,7 +82,7 @@ def load_defaults(conn: Connection, snapshot: dt.datetime | None = None) -> pd.D
             .join(Submission, Submission.id == DefaultEvent.submission_id))
     if snapshot is not None:
         stmt = stmt.where(Submission.received_at <= snapshot)
-    d = pd.DataFrame(conn.execute(stmt).all(), columns=["firm_id", "default_date"])
+    d = read_frame(conn, stmt)
     d["default_date"] = pd.to_datetime(d["default_date"])
     return d.sort_values(["firm_id", "default_date"], kind="stable").reset_index(drop=True)
 

@@ -12,6 +12,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
+from creditdb.bulk import read_frame
 from creditdb.schema import FinancialStatement, Submission
 
 
@@ -27,6 +28,5 @@ def statements_as_of(conn: Connection, as_of: dt.datetime | None = None) -> pd.D
             order_by=(Submission.received_at.desc(), s.c.submission_id.desc()),
         ).label("rn")
     ).subquery()
-    rows = conn.execute(select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.firm_id, ranked.c.fiscal_year_end))
-    frame = pd.DataFrame(rows.all(), columns=list(rows.keys()))
+    frame = read_frame(conn, select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.firm_id, ranked.c.fiscal_year_end))
     return frame.drop(columns=["rn"])
