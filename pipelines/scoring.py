@@ -141,7 +141,8 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     as_of = as_of or dt.date.today()
     with engine.connect() as conn:
         scorer = load_scorer(conn, version)
-        st = load_statements(conn)
+        # the latest statement and the one before (growth rates) are all a score needs
+        st = load_statements(conn, latest_per_firm=2, fiscal_year_end_max=as_of)
         defaults = load_defaults(conn)
     latest = latest_statements(st, as_of)
     if latest.empty:
