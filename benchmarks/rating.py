@@ -186,6 +186,7 @@ def rate(url: str, score_firms_total: int, seed: int) -> dict:
                        "auc_oot_model": m["auc"]["model"].get("oot"),
                        "auc_oot_challenger": m["auc"]["challenger"].get("oot")}
     out["build_plus_train_s"] = round(t5 - t0, 2)
+    print(f"features {out['features']['total_s']} s, training {out['training']['total_s']} s", file=sys.stderr)
     version = rec["version"]
     del tm, table
     with engine.connect() as conn:
