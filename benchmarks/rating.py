@@ -159,6 +159,13 @@ def rate(url: str, score_firms_total: int, seed: int) -> dict:
     engine = make_engine(url)
     out: dict = {}
     spec = load_spec()
+
+    def cpu() -> float:
+        """CPU seconds used by this process so far (all threads; PostgreSQL's own work not included)."""
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    c0 = cpu()
     t0 = time.perf_counter()
     with engine.connect() as conn:
         statements = load_statements(conn)
@@ -186,6 +193,7 @@ def rate(url: str, score_firms_total: int, seed: int) -> dict:
                        "auc_oot_model": m["auc"]["model"].get("oot"),
                        "auc_oot_challenger": m["auc"]["challenger"].get("oot")}
     out["build_plus_train_s"] = round(t5 - t0, 2)
+    out["build_plus_train_cpu_s"] = round(cpu() - c0, 1)
     print(f"features {out['features']['total_s']} s, training {out['training']['total_s']} s", file=sys.stderr)
     version = rec["version"]
     del tm, table
@@ -196,12 +204,15 @@ def rate(url: str, score_firms_total: int, seed: int) -> dict:
         out["load_scoring_firms_untimed"] = child_load(url, ["--firms", str(score_firms_total - have), "--years", "2",
                                                              "--start-year", "2021", "--seed", str(seed + 1),
                                                              "--tag", "score-"])
+    c6 = cpu()
     t6 = time.perf_counter()
     res = score_firms(engine, version, AS_OF, actor="bench", progress=False)
     t7 = time.perf_counter()
+    c7 = cpu()
     with engine.connect() as conn:
         n_scores = conn.execute(select(func.count()).select_from(Score)).scalar_one()
-    out["scoring"] = {"total_s": round(t7 - t6, 2), "firms": res["firms"], "score_rows": n_scores,
+    out["scoring"] = {"total_s": round(t7 - t6, 2), "cpu_s": round(c7 - c6, 1), "firms": res["firms"],
+                      "score_rows": n_scores,
                       "in_default": res["in_default"], "mean_pd": round(res["mean_pd"], 5),
                       "firms_per_s": round(res["firms"] / (t7 - t6))}
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
