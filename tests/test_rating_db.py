@@ -16,7 +16,7 @@ from creditdb import audit
 from creditdb.cli import cli
 from creditdb.schema import AuditEvent, Institution, ModelVersion, Score
 from pipelines import synth
-from pipelines.features import load_defaults, load_statements, training_table
+from pipelines.features import latest_statements, load_defaults, load_statements, training_table
 from pipelines.ingest import submit_file
 from tests import factories as F
 from tests.conftest import TEST_KEY
@@ -104,6 +104,13 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path):
     reasons = [r.reasons for r in rows if r.grade != "D"]
     assert all(len(x) <= 3 for x in reasons) and any(x and x[0]["text"] for x in reasons)
     assert actions.count("model.train") == 2 and actions.count("score.firms") == 1
+    # scoring reads each firm's latest two statements only: same features as from the whole history
+    with db.engine.connect() as conn:
+        everything = load_statements(conn)
+        short = load_statements(conn, latest_per_firm=2, fiscal_year_end_max=dt.date.fromisoformat(CUTOFF))
+    full = latest_statements(everything, CUTOFF)
+    assert len(short) < len(everything) and len(full) == firms_n
+    pd.testing.assert_frame_equal(latest_statements(short, CUTOFF), full)
     assert all(h.input_hash and h.output_hash for h in hashes)
 
     # batch scoring of a bank file: keyed by the bank's borrower keys, nothing written
