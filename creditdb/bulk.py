@@ -1,8 +1,10 @@
-"""Bulk writes through the fastest native path of each database.
+"""Bulk reads and writes through the fastest native path of each database.
 
 PostgreSQL: ``COPY ... FROM STDIN`` through psycopg 3 with CSV text produced by
-pyarrow's C++ writer. SQLite: one ``executemany`` per batch. Both run inside the
-caller's transaction, so a failure anywhere rolls back everything.
+pyarrow's C++ writer, and ``COPY (SELECT ...) TO STDOUT`` parsed by pyarrow's C++ CSV
+reader (:func:`read_frame`). SQLite: one ``executemany`` per batch; reads through
+SQLAlchemy rows. Both run inside the caller's transaction, so a failure anywhere rolls
+back everything.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import io
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Table, any_, bindparam, insert, text
+from sqlalchemy import Connection, Select, Table, any_, bindparam, insert, text
+from sqlalchemy import types as sat
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -99,4 +102,52 @@ def lookup(conn: Connection, table: Table, key: str, values: list, columns: list
     return pd.DataFrame(out, columns=columns)
 
 
-__all__ = ["copy_frame", "insert_frame", "insert_ignore", "lookup"]
+def _arrow_type(t: sat.TypeEngine) -> pa.DataType:
+    """Arrow type to parse a column of SQL type ``t`` from PostgreSQL's CSV output."""
+    if isinstance(t, sat.Boolean):
+        return pa.bool_()
+    if isinstance(t, sat.Integer):
+        return pa.int64()
+    if isinstance(t, (sat.Float, sat.Numeric)):
+        return pa.float64()
+    if isinstance(t, sat.DateTime):
+        return pa.string()  # "2025-06-30 00:00:00+00": parsed by pandas below
+    if isinstance(t, sat.Date):
+        return pa.date32()
+    return pa.string()
+
+
+def read_frame(conn: Connection, stmt: Select) -> pd.DataFrame:
+    """Rows of ``stmt`` as a DataFrame with columns named as its selected columns.
+
+    PostgreSQL: ``COPY (stmt) TO STDOUT`` (CSV) parsed by pyarrow, about ten times
+    faster than building SQLAlchemy rows for a million rows. Column values are as the
+    row path gives them, except types: integers without NULLs are int64, integers with
+    NULLs float64, dates ``datetime.date`` objects, time stamps ``datetime64`` in UTC,
+    booleans ``bool``. Other databases: ``conn.execute(stmt).all()``.
+    """
+    columns = [c.name for c in stmt.selected_columns]
+    if conn.dialect.name != "postgresql":
+        return pd.DataFrame(conn.execute(stmt).all(), columns=columns)
+    compiled = stmt.compile(dialect=conn.dialect)
+    types = {c.name: c.type for c in stmt.selected_columns}
+    sink = io.BytesIO()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT csv, HEADER true)", compiled.params) as copy:
+            for block in copy:
+                sink.write(block)
+    sink.seek(0)
+    table = pacsv.read_csv(sink, convert_options=pacsv.ConvertOptions(
+        column_types={c: _arrow_type(t) for c, t in types.items()}, strings_can_be_null=True,
+        quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]))
+    frame = table.to_pandas()
+    for c, t in types.items():
+        if isinstance(t, sat.DateTime):
+            frame[c] = pd.to_datetime(frame[c], utc=True, format="ISO8601")
+    if list(frame.columns) != columns:  # duplicate names get suffixes from the CSV reader
+        frame.columns = columns
+    return frame
+
+
+__all__ = ["copy_frame", "insert_frame", "insert_ignore", "lookup", "read_frame"]

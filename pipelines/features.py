@@ -30,6 +30,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from creditdb.bulk import read_frame
 from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, Firm, Submission
 from models.labels import availability, label_statements
 from models.ratios import FEATURE_NAMES, compute_features
@@ -50,14 +51,17 @@ def in_force(statements: pd.DataFrame) -> pd.DataFrame:
     return order.drop_duplicates(["firm_id", "fiscal_year_end"], keep="last").reset_index(drop=True)
 
 
-def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd.DataFrame:
+def load_statements(conn: Connection, snapshot: dt.datetime | None = None, latest_per_firm: int | None = None,
+                    fiscal_year_end_max: dt.date | None = None) -> pd.DataFrame:
     """Statements in force at ``snapshot`` (default: now) with firm attributes.
 
     Columns: ``statement_id``, ``firm_id``, ``institution_id``, ``submission_id``,
     ``received_at``, ``fiscal_year_end`` (datetime64), ``months``, the amount columns,
     ``industry`` and ``established_year``. Sorted by firm and fiscal year end.
+    ``latest_per_firm`` / ``fiscal_year_end_max``: see
+    :func:`pipelines.snapshot.statements_as_of` (scoring reads the latest two).
     """
-    st = statements_as_of(conn, snapshot)
+    st = statements_as_of(conn, snapshot, latest_per_firm, fiscal_year_end_max)
     st = st.rename(columns={"id": "statement_id"})
     if st.empty:
         cols = ["statement_id", "firm_id", "institution_id", "submission_id", "received_at", "fiscal_year_end",
@@ -66,8 +70,7 @@ def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd
         out["fiscal_year_end"] = pd.Series(dtype="datetime64[ns]")
         return out
     st = in_force(st)
-    firms = pd.DataFrame(conn.execute(select(Firm.id, Firm.industry, Firm.established_year)).all(),
-                         columns=["firm_id", "industry", "established_year"])
+    firms = read_frame(conn, select(Firm.id.label("firm_id"), Firm.industry, Firm.established_year))
     st = st.merge(firms, on="firm_id", how="left")
     st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
     for c in AMOUNT_COLUMNS:
@@ -82,7 +85,7 @@ def load_defaults(conn: Connection, snapshot: dt.datetime | None = None) -> pd.D
             .join(Submission, Submission.id == DefaultEvent.submission_id))
     if snapshot is not None:
         stmt = stmt.where(Submission.received_at <= snapshot)
-    d = pd.DataFrame(conn.execute(stmt).all(), columns=["firm_id", "default_date"])
+    d = read_frame(conn, stmt)
     d["default_date"] = pd.to_datetime(d["default_date"])
     return d.sort_values(["firm_id", "default_date"], kind="stable").reset_index(drop=True)
 
@@ -171,7 +174,7 @@ def data_fingerprint(table: pd.DataFrame, extra_columns: tuple[str, ...] = ("sam
     for c in FEATURE_NAMES:
         col = frame[c]
         if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
-            put(c, "".join(v if isinstance(v, str) else "-" for v in col.astype(object)).encode("utf-8"))
+            put(c, "".join(v if isinstance(v, str) else "-" for v in col.astype(object).tolist()).encode("utf-8"))
         else:
             v = col.to_numpy(dtype="<f8", na_value=np.nan).copy()
             v[np.isnan(v)] = np.nan

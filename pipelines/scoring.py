@@ -42,7 +42,7 @@ from models.ratios import FEATURE_NAMES
 from models.rating import RatingModel, load_model
 from models.reasons import explain
 
-CHUNK = 50_000
+CHUNK = 1_000_000  # firms per scoring pass: TreeSHAP patterns are shared within a pass (models.treeshap)
 
 
 @dataclass
@@ -56,8 +56,13 @@ class Scorer:
     calibration: Calibration
     scale: MasterScale
 
-    def score(self, X: pd.DataFrame) -> pd.DataFrame:
-        """PD, grade, fee category and top-3 reasons (list of dicts) per row of features ``X``."""
+    def score(self, X: pd.DataFrame, reasons_as_json: bool = False) -> pd.DataFrame:
+        """PD, grade, fee category and top-3 reasons per row of features ``X``.
+
+        ``reasons``: a list of ``{"feature", "text", "contribution"}`` dicts per row, or
+        with ``reasons_as_json`` the same list as JSON text (built in bulk; what the
+        ``score.reasons`` column stores).
+        """
         cols = list(FEATURE_NAMES)
         Xc = X[cols]
         pd_ = self.calibration.predict(self.model.raw_score(Xc)) if len(Xc) else np.array([])
@@ -65,13 +70,43 @@ class Scorer:
         out = pd.DataFrame({"pd": pd_, "grade": grades,
                             "fee_category": fee_category(grades, self.scale) if len(Xc) else np.array([], int)},
                            index=X.index)
+        long = explain(self.model, Xc, top=3) if len(Xc) else pd.DataFrame(columns=["row", "feature", "text",
+                                                                                   "contribution"])
+        if reasons_as_json:
+            out["reasons"] = reasons_json(long, X.index)
+            return out
         reasons: dict[Any, list] = {i: [] for i in X.index}
-        if len(Xc):
-            for r in explain(self.model, Xc, top=3).itertuples(index=False):
-                reasons[r.row].append({"feature": r.feature, "text": r.text,
-                                       "contribution": round(float(r.contribution), 6)})
+        for row, feature, text, contribution in zip(long["row"], long["feature"], long["text"], long["contribution"]):
+            reasons[row].append({"feature": feature, "text": text, "contribution": round(float(contribution), 6)})
         out["reasons"] = pd.Series(reasons, dtype=object).reindex(X.index)
         return out
+
+
+def reasons_json(long: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    """JSON text per row of ``index``: the list of its reasons (``long`` as :func:`models.reasons.explain`).
+
+    Equal to ``json.dumps(reasons, ensure_ascii=False)`` of the list of dicts (feature,
+    text, contribution rounded to 6 decimals), composed in bulk.
+    """
+    def quoted(values: pd.Series) -> pd.Series:
+        v = values.astype(str)
+        plain = '"' + v + '"'
+        odd = v.str.contains(r'["\\\x00-\x1f]', regex=True)
+        if odd.any():
+            plain[odd] = [json.dumps(x, ensure_ascii=False) for x in v[odd]]
+        return plain
+
+    long = long.reset_index(drop=True)
+    contribution = pd.Series([repr(round(float(c), 6)) for c in long["contribution"]], dtype=str)
+    items = ('{"feature": ' + quoted(long["feature"]) + ', "text": ' + quoted(long["text"])
+             + ', "contribution": ' + contribution + "}").to_numpy(dtype=object)
+    pos = index.get_indexer(long["row"])
+    rank = long["rank"].to_numpy()
+    out = np.full(len(index), "", dtype=object)
+    for r in np.unique(rank):  # one reason per row and rank: no repeated positions within a step
+        m = rank == r
+        out[pos[m]] = items[m] if r == 1 else out[pos[m]] + ", " + items[m]
+    return "[" + out + "]"
 
 
 def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
@@ -106,20 +141,22 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     as_of = as_of or dt.date.today()
     with engine.connect() as conn:
         scorer = load_scorer(conn, version)
-        st = load_statements(conn)
+        # the latest statement and the one before (growth rates) are all a score needs
+        st = load_statements(conn, latest_per_firm=2, fiscal_year_end_max=as_of)
         defaults = load_defaults(conn)
     latest = latest_statements(st, as_of)
     if latest.empty:
         raise ValueError(f"no statements with fiscal year end on or before {as_of}: nothing to score")
     d = defaults.loc[defaults["default_date"] <= pd.Timestamp(as_of)]
     last_default = d.groupby("firm_id")["default_date"].max()
-    dflt_date = latest["firm_id"].map(last_default)
+    # reindex, not map: map of an empty Series (no default events stored) fails on datetimes
+    dflt_date = pd.Series(last_default.reindex(latest["firm_id"].to_numpy()).to_numpy(), index=latest.index)
     in_default = (dflt_date.notna() & (dflt_date > latest["fiscal_year_end"])).to_numpy()
     parts = []
     bar = _bar(len(latest), "scoring", progress)
     for start in range(0, len(latest), CHUNK):
         chunk = latest.iloc[start:start + CHUNK]
-        parts.append(scorer.score(chunk))
+        parts.append(scorer.score(chunk, reasons_as_json=True))
         bar.update(len(chunk))
     bar.close()
     res = pd.concat(parts)
@@ -128,7 +165,7 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     res.loc[in_default, "grade"] = dg.grade
     res.loc[in_default, "fee_category"] = dg.fee_category
     res.loc[in_default, "reasons"] = pd.Series(
-        [[{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}]
+        [json.dumps([{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}])
          for x in dflt_date[in_default]], index=res.index[in_default], dtype=object)
     now = dt.datetime.now(dt.timezone.utc)
     frame = pd.DataFrame({
@@ -144,8 +181,8 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
                                  + frame["pd"].to_numpy(dtype="<f8").tobytes()
                                  + "|".join(frame["grade"]).encode()).hexdigest()
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            frame["reasons"] = [json.dumps(r, ensure_ascii=False) for r in frame["reasons"]]
+        if conn.dialect.name != "postgresql":  # SQLAlchemy's JSON type serialises the lists itself
+            frame["reasons"] = [json.loads(r) for r in frame["reasons"]]
         insert_frame(conn, Score.__table__, frame)
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
                                                   "firms": len(frame), "in_default": int(in_default.sum())},

@@ -183,35 +183,43 @@ def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None 
     challenger = WoEScorecard().fit(parts["fit"][cols], parts["fit"]["label"])
     dev = table.loc[table["sample"] != "oot"]
     target = long_run_default_rate(dev["label"], pd.to_datetime(dev["fiscal_year_end"]).dt.year)
-    s_valid = model.raw_score(parts["valid"][cols])
+    raw = pd.Series(model.raw_score(table[cols]), index=table.index)  # once; each part is a slice of it
+    s_valid = raw.loc[parts["valid"].index].to_numpy()
     try:
         calibration = fit_calibration(s_valid, parts["valid"]["label"], target_rate=target, floor=PD_FLOOR)
     except ValueError as exc:
         raise TrainingError(f"calibration failed: {exc}") from exc
     tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table)
-    tm.metrics = _metrics(tm, parts, target)
+    tm.metrics = _metrics(tm, parts, target, raw)
     tm.fingerprint = data_fingerprint(table)
     return tm
 
 
-def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float) -> dict[str, Any]:
+def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float,
+             raw: pd.Series | None = None) -> dict[str, Any]:
     cols = list(FEATURE_NAMES)
+    if raw is None:
+        raw = pd.concat([pd.Series(tm.model.raw_score(p[cols]), index=p.index) for p in parts.values() if len(p)])
+
+    def score(part: pd.DataFrame) -> np.ndarray:
+        return raw.loc[part.index].to_numpy()
+
     out: dict[str, Any] = {"samples": {}, "auc": {"model": {}, "challenger": {}},
                            "long_run_default_rate": target, "best_iteration": tm.model.best_iteration_}
     for k, part in parts.items():
         y = part["label"].to_numpy()
         out["samples"][k] = _sample_stats(y, pd.to_datetime(part["fiscal_year_end"]))
         if len(part):
-            out["auc"]["model"][k] = _auc(y, tm.model.raw_score(part[cols]))
+            out["auc"]["model"][k] = _auc(y, score(part))
             out["auc"]["challenger"][k] = _auc(y, tm.challenger.raw_score(part[cols]))
     oot = parts["oot"]
     if len(oot):
-        pd_oot = tm.calibration.predict(tm.model.raw_score(oot[cols]))
+        pd_oot = tm.calibration.predict(score(oot))
         y = oot["label"].to_numpy()
         out["oot_mean_pd"] = float(pd_oot.mean())
         out["grade_distribution_oot"] = grade_distribution(pd_oot, y)
     dev = pd.concat([parts["fit"], parts["valid"]])
-    out["grade_distribution_dev"] = grade_distribution(tm.calibration.predict(tm.model.raw_score(dev[cols])),
+    out["grade_distribution_dev"] = grade_distribution(tm.calibration.predict(score(dev)),
                                                        dev["label"].to_numpy())
     out["challenger"] = {"kind": "logistic regression on weight-of-evidence bins (models.challenger.WoEScorecard)",
                          "n_bins": tm.challenger.n_bins, "C": tm.challenger.C,

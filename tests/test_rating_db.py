@@ -16,7 +16,7 @@ from creditdb import audit
 from creditdb.cli import cli
 from creditdb.schema import AuditEvent, Institution, ModelVersion, Score
 from pipelines import synth
-from pipelines.features import load_defaults, load_statements, training_table
+from pipelines.features import latest_statements, load_defaults, load_statements, training_table
 from pipelines.ingest import submit_file
 from tests import factories as F
 from tests.conftest import TEST_KEY
@@ -104,6 +104,13 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path):
     reasons = [r.reasons for r in rows if r.grade != "D"]
     assert all(len(x) <= 3 for x in reasons) and any(x and x[0]["text"] for x in reasons)
     assert actions.count("model.train") == 2 and actions.count("score.firms") == 1
+    # scoring reads each firm's latest two statements only: same features as from the whole history
+    with db.engine.connect() as conn:
+        everything = load_statements(conn)
+        short = load_statements(conn, latest_per_firm=2, fiscal_year_end_max=dt.date.fromisoformat(CUTOFF))
+    full = latest_statements(everything, CUTOFF)
+    assert len(short) < len(everything) and len(full) == firms_n
+    pd.testing.assert_frame_equal(latest_statements(short, CUTOFF), full)
     assert all(h.input_hash and h.output_hash for h in hashes)
 
     # batch scoring of a bank file: keyed by the bank's borrower keys, nothing written
@@ -233,36 +240,61 @@ def test_look_ahead_through_the_database_and_snapshot(sqlite_db, tmp_path):
     assert on_snap["version"] != on_now["version"]
 
 
-def test_bad_input_is_rejected_and_writes_nothing(sqlite_db, tmp_path):
+def _counts(engine) -> dict[str, int]:
+    return {m.__tablename__: count(engine, m) for m in (ModelVersion, Score, AuditEvent)}
+
+
+def _register_retired(engine, data) -> str:
+    """Fit a model in-process on the generated frames (defaults included) and register it as retired."""
+    from creditdb import registry
+    from pipelines.training import record
+    from tests.synth_frames import synth_frames
+
+    st, d, _ = synth_frames(data)
+    tm = _fit(st, d, CUTOFF)
+    rec = {**record(tm, "pytest"), "status": "retired"}
+    with engine.begin() as conn:
+        registry.register(conn, rec)
+    return rec["version"]
+
+
+@pytest.mark.slow
+def test_bad_input_is_rejected_and_writes_nothing(db, tmp_path):
+    """Unknown feature in the spec, empty window, no defaults, retired model: exit 1, clear message, no rows."""
     (tmp_path / "bad_spec.toml").write_text('[model]\nn_estimators = 10\n[monotone_constraints]\nleverage_x = 1\n')
-    load(sqlite_db.engine, tmp_path, firms=300, seed=4, defaults=False)
-    before = F.table_fingerprint(sqlite_db.engine)
+    data = load(db.engine, tmp_path, firms=300, seed=4, defaults=False)
+    before, counts = F.table_fingerprint(db.engine), _counts(db.engine)
     r = run("model", "train", "--cutoff", CUTOFF, "--spec", str(tmp_path / "bad_spec.toml"), "--json", ok=False)
-    assert r.exit_code == 1 and "leverage_x" in json.loads(r.output)["error"]
+    err = json.loads(r.output)["error"]
+    assert r.exit_code == 1 and "unknown feature" in err and "leverage_x" in err
     r = run("model", "train", "--cutoff", "2012-01-01", "--json", ok=False)
     assert r.exit_code == 1 and "empty training window" in json.loads(r.output)["error"]
-    r = run("model", "train", "--cutoff", CUTOFF, "--json", ok=False)  # no defaults submitted
-    assert r.exit_code == 1 and "no defaults" in json.loads(r.output)["error"]
+    r = run("model", "train", "--cutoff", CUTOFF, "--json", ok=False)  # statements but no defaults submitted
+    err = json.loads(r.output)["error"]
+    assert r.exit_code == 1 and "no defaults" in err and "0 defaults" in err
     r = run("score", "firms", "--json", ok=False)
     assert r.exit_code == 1 and "no approved model" in json.loads(r.output)["error"]
     r = run("model", "show", "rating-000000000000", ok=False)
     assert r.exit_code == 1 and "no model version" in r.output
-    assert F.table_fingerprint(sqlite_db.engine) == before
+    assert _counts(db.engine) == counts == {"model_version": 0, "score": 0, "audit_event": counts["audit_event"]}
+    assert F.table_fingerprint(db.engine) == before
 
-
-@pytest.mark.slow
-def test_retired_model_may_not_score(sqlite_db, tmp_path):
-    load(sqlite_db.engine, tmp_path, firms=500, seed=6)
-    version = json.loads(run("model", "train", "--cutoff", CUTOFF, "--json").output)["version"]
-    with sqlite_db.engine.begin() as conn:
-        conn.execute(update(ModelVersion).values(status="retired"))
-    before = F.table_fingerprint(sqlite_db.engine)
-    r = run("score", "firms", "--model", version, "--json", ok=False)
-    assert r.exit_code == 1 and "retired" in json.loads(r.output)["error"]
+    # a retired model may not score: neither the database's firms nor a bank's file
+    version = _register_retired(db.engine, data)
+    before, counts = F.table_fingerprint(db.engine), _counts(db.engine)
+    assert counts["model_version"] == 1
+    r = run("score", "firms", "--model", version, "--as-of", CUTOFF, "--json", ok=False)
+    err = json.loads(r.output)["error"]
+    assert r.exit_code == 1 and "retired" in err and version in err
     r = run("score", "file", str(tmp_path / "files" / "BK1" / "statements.csv"), "-i", "BK1", "--out",
             str(tmp_path / "o.csv"), "--model", version, "--json", ok=False)
     assert r.exit_code == 1 and "retired" in json.loads(r.output)["error"] and not (tmp_path / "o.csv").exists()
-    assert F.table_fingerprint(sqlite_db.engine) == before
+    assert _counts(db.engine) == counts and F.table_fingerprint(db.engine) == before
+    # control: the same model, once not retired, does score and write rows (so the checks above can fail)
+    with db.engine.begin() as conn:
+        conn.execute(update(ModelVersion).values(status="candidate"))
+    out = json.loads(run("score", "firms", "--model", version, "--as-of", CUTOFF, "--json").output)
+    assert out["firms"] > 0 and count(db.engine, Score) == out["firms"]
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -56,9 +57,57 @@ def test_out_of_time_auc_close_to_the_true_pd_auc(trained):
 
 
 @pytest.mark.slow
+def test_grade_calibration_out_of_time_apart_from_the_year_level(trained):
+    """What does hold out of time: the PD *shape* across grades, and the generator's own PDs.
+
+    Shifting every log-odds by one common constant so that the mean PD equals the
+    out-of-time year's default rate (removing only that year's business-cycle level)
+    puts every grade with >= 30 defaults inside its 95% Jeffreys interval; so do the
+    generator's true point-in-time PDs grouped by the model's grades. The strict xfail
+    below is therefore about the level alone (through-the-cycle vs. one year).
+    """
+    from scipy.optimize import brentq
+
+    tm, truth = trained
+    table = tm.table.merge(truth, on=["firm_id", "fiscal_year_end"], how="left", validate="one_to_one")
+    oot = table[table["sample"] == "oot"]
+    y = oot["label"].to_numpy()
+    c = tm.calibration
+    z = c.intercept + c.shift + c.slope * tm.model.raw_score(oot[list(FEATURE_NAMES)])
+
+    def pd_at(shift: float):
+        return np.maximum(c.floor, 1.0 / (1.0 + np.exp(-(z + shift))))
+
+    shift = brentq(lambda s: pd_at(s).mean() - y.mean(), -5.0, 5.0)
+    assert abs(shift) > 0.1  # the out-of-time year's level does differ from the long-run anchor
+    grades = assign_grade(pd_at(0.0))  # grades as assigned by the model
+    tested = 0
+    for g in set(grades):
+        m = grades == g
+        k, n = int(y[m].sum()), int(m.sum())
+        if k >= 30:
+            lo, hi = jeffreys_interval(k, n)
+            assert lo <= oot["true_pd"].to_numpy()[m].mean() <= hi, ("true PD", g, n, k, lo, hi)
+            tested += 1
+    assert tested >= 4
+    shifted = pd_at(shift)
+    grades = assign_grade(shifted)
+    tested = 0
+    for g in set(grades):
+        m = grades == g
+        k, n = int(y[m].sum()), int(m.sum())
+        if k >= 30:
+            lo, hi = jeffreys_interval(k, n)
+            assert lo <= shifted[m].mean() <= hi, ("level-shifted PD", g, n, k, shifted[m].mean(), lo, hi)
+            tested += 1
+    assert tested >= 4
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="through-the-cycle PDs (anchored to the long-run default rate, as the issue "
                    "asks) do not match a single out-of-time year's grade default rates when the generator's business "
-                   "cycle moves that year's rate by 15-50%; see the report / BENCHMARKS.md")
+                   "cycle moves that year's rate by 15-50% (seed 7: long-run 2.37%, out-of-time year 1.87%); the "
+                   "grade shape does hold once that level is removed (test above); see BENCHMARKS.md")
 def test_grade_mean_pd_within_jeffreys_interval_out_of_time(trained):
     tm, _ = trained
     oot = tm.table[tm.table["sample"] == "oot"]

@@ -100,3 +100,34 @@ def test_top_reasons_on_hand_made_contributions():
     assert list(r["text"]) == ["High interest-bearing debt to sales (2.5\u00d7)", "Low equity ratio (5.0%)",
                                "Low cash to assets (1.0%)"]
     assert (r["row"] == "f1").all()
+
+
+def test_reason_texts_equal_reason_text_for_every_feature_and_direction():
+    from models.reasons import reason_text, reason_texts
+
+    values = [np.nan, None, 0.0, 0.05, -1.25, 3.0, 17.5, 1.0, 0.4]
+    for name, spec in feature_table().items():
+        vals = ["C", "G", np.nan] if spec.unit == "category" else values
+        for direction in (None, -1, 0, 1):
+            expected = [reason_text(spec, name, v, direction) for v in vals]
+            assert reason_texts(spec, name, vals, direction) == expected, (name, direction)
+
+
+def test_scoring_reasons_json_equals_json_dumps_of_the_lists():
+    import json
+
+    from pipelines.scoring import reasons_json
+
+    long = pd.DataFrame({"row": [10, 10, 10, 12, 13, 13], "rank": [1, 2, 3, 1, 1, 2],
+                         "feature": ["equity_ratio", "roa", "industry", "roa", "odd", "x"],
+                         "text": ["Low equity ratio (8.2%)", 'Say "hi" \\ there', "Interest 1.9\u00d7", "a\nb",
+                                  "Low ROA (-3.0%)", "ok"],
+                         "contribution": [0.123456789, 0.05, 1e-7, 2.5, 0.3333333333, 0.1]})
+    index = pd.Index([9, 10, 11, 12, 13])
+    got = reasons_json(long, index)
+    for label, text in zip(index, got):
+        part = long[long["row"] == label].sort_values("rank")
+        expected = [{"feature": f, "text": t, "contribution": round(float(c), 6)}
+                    for f, t, c in zip(part["feature"], part["text"], part["contribution"])]
+        assert text == json.dumps(expected, ensure_ascii=False)
+        assert json.loads(text) == expected

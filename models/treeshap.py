@@ -1,0 +1,207 @@
+"""Exact tree SHAP contributions of a LightGBM model for many rows, by decision-pattern reuse.
+
+LightGBM's ``predict(pred_contrib=True)`` runs path-dependent TreeSHAP (Lundberg et al.
+2020, Algorithm 2) for every row and every tree: about 0.7 ms per row for a rating
+model of ~120 trees with 15 leaves, i.e. ten minutes for a million firms.
+
+For one tree, the SHAP vector of a row depends on the row only through the branch it
+takes at each of the tree's internal nodes (the algorithm visits every node; the row's
+values enter only through those left/right decisions). Rows with the same decision
+pattern therefore have *identical* SHAP vectors for that tree. This module
+
+1. computes every row's decision at every internal node with LightGBM's own rules
+   (numerical ``<=`` threshold with missing-value handling ``None``/``Zero``/``NaN`` and
+   ``default_left``; categorical bitsets, NaN and negative codes to the right);
+2. per tree, finds the distinct patterns and runs LightGBM's own TreeSHAP
+   (``pred_contrib`` with ``start_iteration=t, num_iteration=1``) on one representative
+   row per pattern;
+3. adds each tree's contributions to every row by table look-up.
+
+The result equals LightGBM's ``pred_contrib`` up to floating-point summation order
+(differences ~1e-15; ``tests/test_treeshap.py`` compares the two on numerical,
+zero-/NaN-missing and categorical splits). As a safety net every row's contributions
+must sum to its raw score (``predict(raw_score=True)``) within 1e-9; rows that do not
+(a decision reproduced wrongly sent the row to another leaf) are recomputed with
+LightGBM's ``pred_contrib`` and counted in :attr:`Contributions.fallback_rows`. The
+net cannot see a wrong decision that leaves the row in the same leaf, so exactness
+rests on the decision rules above matching LightGBM's (``Tree::NumericalDecision`` and
+``Tree::CategoricalDecision``).
+
+Units: contributions are in log-odds (the model's raw score), one column per feature
+plus the bias (expected value) column.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+ZERO_THRESHOLD = 1e-35  # LightGBM kZeroThreshold
+MAX_PATTERN_BITS = 22  # bincount over 2^bits patterns; larger trees use np.unique
+CHUNK = 8_192  # rows per block: the block's contribution matrix (1.5 MB for 22 features) stays in cache
+TOLERANCE = 1e-9
+
+
+@dataclass
+class _Node:
+    feature: int
+    numerical: bool
+    threshold: float
+    categories: np.ndarray  # categorical: codes that go left
+    default_left: bool
+    missing: str  # None | Zero | NaN
+
+
+@dataclass
+class _Tree:
+    nodes: list[_Node]  # internal nodes in any fixed order; bit k of the pattern = node k goes left
+
+
+@dataclass
+class Contributions:
+    """SHAP matrix ``values`` (rows x (features + 1), last column the bias) and diagnostics."""
+
+    values: np.ndarray
+    fallback_rows: int
+    patterns: int  # total distinct (tree, decision pattern) pairs evaluated with TreeSHAP
+
+
+def _parse(booster: lgb.Booster) -> list[_Tree]:
+    trees = []
+    for info in booster.dump_model()["tree_info"]:
+        nodes: list[_Node] = []
+        stack = [info["tree_structure"]]
+        while stack:
+            n = stack.pop()
+            if "leaf_index" in n or "split_feature" not in n:
+                continue
+            numerical = n["decision_type"] == "<="
+            cats = (np.array([int(v) for v in str(n["threshold"]).split("||")], dtype=np.int64)
+                    if not numerical else np.empty(0, dtype=np.int64))
+            nodes.append(_Node(int(n["split_feature"]), numerical, float(n["threshold"]) if numerical else 0.0,
+                               cats, bool(n["default_left"]), str(n["missing_type"])))
+            stack.extend([n["left_child"], n["right_child"]])
+        trees.append(_Tree(nodes))
+    return trees
+
+
+def numeric_matrix(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    """``X`` as the float64 matrix LightGBM predicts on (pandas categoricals as the model's codes)."""
+    names = booster.feature_name()
+    cats = list(getattr(booster, "pandas_categorical", None) or [])
+    out = np.empty((len(X), len(names)), dtype=np.float64)
+    k = 0
+    for j, name in enumerate(names):
+        col = X[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.set_categories(cats[k]).cat.codes.to_numpy() if k < len(cats) else col.cat.codes.to_numpy()
+            k += 1
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+class _Columns:
+    """Column-major views of the feature matrix with LightGBM's missing-value variants precomputed."""
+
+    def __init__(self, M: np.ndarray) -> None:
+        self.M = np.asfortranarray(M)
+        self.nan = np.isnan(self.M)
+        self.zeroed = np.asfortranarray(np.where(self.nan, 0.0, self.M))  # NaN read as 0 (missing type != NaN)
+        self.codes = None
+
+    def cat_codes(self) -> np.ndarray:
+        if self.codes is None:
+            self.codes = np.asfortranarray(np.where(self.nan, -1, self.M).astype(np.int64))
+        return self.codes
+
+
+def _goes_left(node: _Node, cols: _Columns, out: np.ndarray) -> None:
+    """LightGBM's NumericalDecision / CategoricalDecision for every row, written into ``out`` (bool)."""
+    j = node.feature
+    if not node.numerical:  # NaN and negative codes go right; listed categories go left
+        codes = cols.cat_codes()[:, j]
+        np.logical_and(codes >= 0, np.isin(codes, node.categories), out=out)
+        return
+    if node.missing == "NaN":  # NaN follows default_left; NaN <= t is False
+        np.less_equal(cols.M[:, j], node.threshold, out=out)
+        if node.default_left:
+            out |= cols.nan[:, j]
+        return
+    x = cols.zeroed[:, j]
+    np.less_equal(x, node.threshold, out=out)
+    if node.missing == "Zero":
+        special = (x >= -ZERO_THRESHOLD) & (x <= ZERO_THRESHOLD)
+        out[special] = node.default_left
+
+
+def _patterns(tree: _Tree, cols: _Columns) -> np.ndarray:
+    """Decision pattern per row: bit k set when the row goes left at internal node k."""
+    n = cols.M.shape[0]
+    code = np.zeros(n, dtype=np.int64)
+    left = np.empty(n, dtype=bool)
+    for node in tree.nodes:
+        _goes_left(node, cols, left)
+        np.left_shift(code, 1, out=code)
+        np.bitwise_or(code, left, out=code)
+    return code
+
+
+def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2) -> Contributions:
+    """Exact TreeSHAP contributions of ``booster`` for every row of ``X`` (see module docstring)."""
+    M = numeric_matrix(booster, X)
+    n, f = M.shape
+    if n == 0:
+        return Contributions(np.zeros((0, f + 1)), 0, 0)
+    trees = _parse(booster)
+    cols = _Columns(M)
+    predict_lock = threading.Lock()
+
+    def tree_table(t: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct SHAP rows of tree ``t``, row -> index into them)."""
+        tree = trees[t]
+        if not tree.nodes:  # a single leaf: its value is all bias
+            code = np.zeros(n, dtype=np.int64)
+        else:
+            code = _patterns(tree, cols)
+        if len(tree.nodes) <= MAX_PATTERN_BITS:
+            first = np.full(1 << len(tree.nodes), -1, dtype=np.int64)
+            first[code] = np.arange(n)  # some row of each pattern
+            present = np.flatnonzero(first >= 0)
+            where = np.zeros(1 << len(tree.nodes), dtype=np.int64)
+            where[present] = np.arange(len(present))
+            reps, idx = first[present], where[code]
+        else:
+            _, reps, idx = np.unique(code, return_index=True, return_inverse=True)
+        with predict_lock:  # LightGBM keeps the iteration range of a prediction in the booster
+            table = booster.predict(M[reps], pred_contrib=True, start_iteration=t, num_iteration=1)
+        small = np.uint16 if len(reps) <= np.iinfo(np.uint16).max else np.int64
+        return np.asarray(table, dtype=np.float64), idx.astype(small)
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        tables = list(pool.map(tree_table, range(len(trees))))
+        values = np.zeros((n, f + 1), dtype=np.float64)
+
+        def add(start: int) -> None:
+            """Sum the trees' contributions for one block of rows, trees in LightGBM's order."""
+            stop = min(start + CHUNK, n)
+            block = values[start:stop]
+            for table, idx in tables:
+                block += table[idx[start:stop]]
+
+        list(pool.map(add, range(0, n, CHUNK)))
+
+    raw = booster.predict(M, raw_score=True)
+    bad = np.flatnonzero(~np.isclose(values.sum(axis=1), raw, rtol=0.0, atol=TOLERANCE))
+    if len(bad):
+        values[bad] = booster.predict(M[bad], pred_contrib=True)
+    return Contributions(values, int(len(bad)), int(sum(len(t) for t, _ in tables)))
+
+
+__all__ = ["Contributions", "contributions", "numeric_matrix"]
