@@ -99,6 +99,9 @@ def inspect_file(path: Path) -> FileInfo:
                     ) from None
                 line += data[:cut].count(b"\n")
                 tail = data[cut:]
+    if fmt == "csv" and tail:  # the file ends inside a multi-byte character
+        raise FileRejected(path, f"not valid UTF-8 (the file ends in the middle of a character, byte 0x{tail[0]:02x}); "
+                           "save the file as UTF-8", row=line, rule="file.encoding")
     if size == 0:
         raise FileRejected(path, "the file is empty", rule="file.empty")
     info = FileInfo(path=path, format=fmt, sha256=digest.hexdigest(), size=size)
@@ -148,7 +151,9 @@ def _csv_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Iterator[
         null_values=[""],
         quoted_strings_can_be_null=True,
     )
-    read = pacsv.ReadOptions(block_size=16 << 20)
+    # the header as inspect_file read it (names stripped): pyarrow's own names could differ
+    # (' sales') and the columns asked for would then be missing
+    read = pacsv.ReadOptions(block_size=16 << 20, column_names=info.columns, skip_rows=1)
     first_row = 2
     try:
         reader = pacsv.open_csv(info.path, read_options=read, convert_options=convert,
@@ -166,7 +171,7 @@ def _csv_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Iterator[
                 pending, pending_rows = rest.to_batches(), rest.num_rows
         if pending_rows:
             yield _to_frame(pa.Table.from_batches(pending), first_row)
-    except pa.ArrowInvalid as exc:
+    except pa.ArrowException as exc:
         msg = str(exc)
         row = None
         if "Row #" in msg:
