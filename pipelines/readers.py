@@ -85,6 +85,10 @@ def inspect_file(path: Path) -> FileInfo:
                         break
                     if b & 0x80 == 0:
                         break
+                nul = data.find(b"\x00")
+                if nul >= 0:  # PostgreSQL cannot store NUL in text; no spreadsheet writes it
+                    raise FileRejected(path, "contains a NUL byte (0x00): binary data, not a CSV text file",
+                                       row=line + data[:nul].count(b"\n"), rule="file.encoding")
                 try:
                     data[:cut].decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -195,9 +199,25 @@ def _parquet_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Itera
     try:
         pf = pq.ParquetFile(info.path)
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
+            _reject_nul(info, batch, first_row)
             frame = batch.to_pandas()
             frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
             first_row += len(frame)
             yield frame
+    except FileRejected:
+        raise
     except Exception as exc:
         raise FileRejected(info.path, f"cannot read Parquet data: {exc}", row=first_row, rule="file.parquet") from None
+
+
+def _reject_nul(info: FileInfo, batch: pa.RecordBatch, first_row: int) -> None:
+    """Reject text containing NUL (PostgreSQL cannot store it), naming the first row and column."""
+    import pyarrow.compute as pc
+
+    for name, col in zip(batch.schema.names, batch.columns):
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            hit = pc.fill_null(pc.match_substring(col, "\x00"), False)
+            if pc.any(hit).as_py():
+                row = first_row + pc.index(hit, True).as_py()
+                raise FileRejected(info.path, "text contains a NUL character (0x00)", row=row, column=name,
+                                   rule="file.encoding")
