@@ -72,7 +72,9 @@ def _write(df, out: str) -> None:
     if p.suffix.lower() in (".parquet", ".pq"):
         df.to_parquet(p, index=False)
     else:
-        df.to_csv(p, index=False)
+        from creditdb.output import write_safe_csv
+
+        write_safe_csv(df, p)  # loan ids and extra columns come from the user's file
 
 
 @click.group()
