@@ -292,8 +292,9 @@ def _write(conn, kind: str, good: pd.DataFrame, inst: tuple[int, str, str], sub_
                     "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
                     "created_at": dt.datetime.now(dt.timezone.utc),
                 })
-                insert_ignore(conn, Firm.__table__, firms, ["pseudonym"])
-                firms_new.update(firms.pseudonym)
+                # under concurrent submissions another bank may have created some of these firms first
+                inserted = insert_ignore(conn, Firm.__table__, firms, ["pseudonym"], returning="pseudonym")
+                firms_new.update(firms.pseudonym if inserted is None else inserted)
                 existing = lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(pseud.dropna())),
                                   ["pseudonym", "id"])
         firms_linked.update(set(existing.pseudonym) - firms_new)
