@@ -50,17 +50,18 @@ def changed(before: dict, after: dict) -> set[str]:
     return {t for t in after if after[t] != before[t]}
 
 
-@pytest.mark.parametrize("value", NASTY)
-def test_institution_code_and_name_stored_verbatim(db, value):
-    before = F.table_fingerprint(db.engine)
-    run("institution", "add", value, "--name", value + " Bank", "--kind", "bank", "--country", "JP")
-    assert changed(before, F.table_fingerprint(db.engine)) == {"institution"}
+def test_institution_code_and_name_stored_verbatim(db):
+    for value in NASTY:
+        before = F.table_fingerprint(db.engine)
+        run("institution", "add", value, "--name", value + " Bank", "--kind", "bank", "--country", "JP")
+        assert changed(before, F.table_fingerprint(db.engine)) == {"institution"}
+        # the same code again is refused, not a second row
+        run("institution", "add", value, "--name", "x", "--kind", "bank", "--country", "JP", code=1)
+    expected = sorted((v, v + " Bank") for v in NASTY)
     listed = json.loads(run("institution", "list", "--json").stdout)
-    assert [(r["code"], r["name"]) for r in listed] == [(value, value + " Bank")]
+    assert sorted((r["code"], r["name"]) for r in listed) == expected
     with db.engine.connect() as conn:
-        assert conn.execute(select(Institution.code, Institution.name)).all() == [(value, value + " Bank")]
-    # the same code again is refused, not a second row
-    run("institution", "add", value, "--name", "x", "--kind", "bank", "--country", "JP", code=1)
+        assert sorted(conn.execute(select(Institution.code, Institution.name)).all()) == expected
 
 
 def test_overlong_institution_fields_rejected_cleanly(db):
@@ -70,6 +71,8 @@ def test_overlong_institution_fields_rejected_cleanly(db):
     assert "32" in out.output
     out = run("institution", "add", "BK1", "--name", "n" * 201, "--kind", "bank", "--country", "JP", code=1)
     assert "200" in out.output
+    out = run("model", "approve", "rating-000000000000", "--by", "b" * 101, "--note", "n" * 5000, code=1)
+    assert "100" in out.output
     assert F.table_fingerprint(db.engine) == before
 
 
@@ -126,23 +129,26 @@ def test_every_submitted_text_field_stored_inertly(db, tmp_path, monkeypatch):
     assert verdict["ok"] is True and verdict["events"] == 2
 
 
-@pytest.mark.parametrize("value", NASTY[:5] + NASTY[8:])
-def test_approval_by_and_note_stored_verbatim(db, monkeypatch, value):
-    monkeypatch.setenv("CREDITDB_ACTOR", value)
+def test_approval_by_and_note_stored_verbatim(db, monkeypatch):
+    values = NASTY[:5] + NASTY[8:]  # (the narrowest column here holds 100 characters)
     with db.engine.begin() as conn:
-        conn.execute(ModelVersion.__table__.insert().values(
-            version="rating-000000000001", created_at=dt.datetime.now(dt.timezone.utc), created_by="pytest",
-            status="candidate", artifact="{}", artifact_sha256="0" * 64, spec={}, data_fingerprint="0" * 64,
-            code_version="test", seed=1, metrics={}, validation_report={"ok": True}))
-    before = F.table_fingerprint(db.engine)
-    # a version string that is itself an attack finds nothing
-    run("model", "approve", "x'; UPDATE model_version SET status='approved'; --", "--by", value, code=1)
-    assert F.table_fingerprint(db.engine) == before
-    run("model", "approve", "rating-000000000001", "--by", value, "--note", value + " note")
-    assert changed(before, F.table_fingerprint(db.engine)) == {"model_version", "audit_event"}
-    with db.engine.connect() as conn:
-        mv = conn.execute(select(ModelVersion)).one()
-        event = conn.execute(select(AuditEvent)).one()
-    assert (mv.status, mv.approved_by, mv.approval_note) == ("approved", value, value + " note")
-    assert (event.actor, event.details["approved_by"], event.details["note"]) == (value, value, value + " note")
-    assert json.loads(run("audit", "verify", "--json").stdout)["ok"] is True
+        for i, _ in enumerate(values):
+            conn.execute(ModelVersion.__table__.insert().values(
+                version=f"rating-{i:012d}", created_at=dt.datetime.now(dt.timezone.utc), created_by="pytest",
+                status="candidate", artifact="{}", artifact_sha256="0" * 64, spec={}, data_fingerprint="0" * 64,
+                code_version="test", seed=1, metrics={}, validation_report={"ok": True}))
+    for i, value in enumerate(values):
+        monkeypatch.setenv("CREDITDB_ACTOR", value)
+        before = F.table_fingerprint(db.engine)
+        # a version string that is itself an attack finds nothing
+        run("model", "approve", "x'; UPDATE model_version SET status='approved'; --", "--by", value, code=1)
+        assert F.table_fingerprint(db.engine) == before
+        run("model", "approve", f"rating-{i:012d}", "--by", value, "--note", value + " note")
+        assert changed(before, F.table_fingerprint(db.engine)) == {"model_version", "audit_event"}
+        with db.engine.connect() as conn:
+            mv = conn.execute(select(ModelVersion).where(ModelVersion.status == "approved")).one()
+            event = conn.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+        assert (mv.version, mv.approved_by, mv.approval_note) == (f"rating-{i:012d}", value, value + " note")
+        assert (event.actor, event.details["approved_by"], event.details["note"]) == (value, value, value + " note")
+    verdict = json.loads(run("audit", "verify", "--json").stdout)
+    assert verdict["ok"] is True and verdict["events"] == len(values)
