@@ -67,7 +67,9 @@ def write_safe_csv(frame, path) -> None:
     with pandas' default (LF) a bare CR stays unquoted, and a spreadsheet starts a new row
     there - so ``"x\r=cmd"`` would smuggle the formula ``=cmd`` into a cell of its own.
     """
-    neutralise_frame(frame).to_csv(path, index=False, lineterminator="\r\n")
+    out = neutralise_frame(frame)
+    out.columns = [neutralise_formula(str(c)) for c in out.columns]  # extra columns keep the user's names
+    out.to_csv(path, index=False, lineterminator="\r\n")
 
 
 def open_engine(create: bool = True):

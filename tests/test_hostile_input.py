@@ -316,3 +316,75 @@ def test_nul_in_text_rejects_file_and_database_unchanged(db, tmp_path, fmt):
     if fmt == "parquet":
         assert "column 'postal_code'" in result.output
     assert F.table_fingerprint(db.engine) == before
+
+
+# --- the other readers: guarantee price / issue files, model feature tables -----------------
+
+
+@st.composite
+def loan_tables(draw) -> pd.DataFrame:
+    """A guarantee-price loans table: valid base, hostile cells, random columns dropped/added."""
+    n = draw(st.integers(0, 5))
+    frame = pd.DataFrame({"loan_id": [f"L{i}" for i in range(n)], "pd": 0.02, "amount": 1e7, "tenor_years": 5,
+                          "coverage": 0.8, "amortization": "annuity", "secured": "false"}).astype(object)
+    drop = draw(st.lists(st.sampled_from(list(frame.columns)), unique=True, max_size=2))
+    frame = frame.drop(columns=drop if draw(st.booleans()) else [])
+    for junk in draw(st.lists(st.sampled_from(JUNK_COLUMNS), unique=True, max_size=2)):
+        frame[junk] = pd.Series(draw(st.lists(VALUE, min_size=n, max_size=n)), index=frame.index, dtype=object)
+    if n and len(frame.columns):
+        for _ in range(draw(st.integers(0, 4))):
+            frame.iat[draw(st.integers(0, n - 1)), draw(st.integers(0, len(frame.columns) - 1))] = draw(VALUE)
+    return frame
+
+
+def _check_guarantee_price(path: Path, rows: int | None) -> None:
+    from tests.test_csv_exports import assert_safe
+
+    out = path.with_name(path.stem + "_priced.csv")
+    result = _invoke(["guarantee", "price", str(path), "--out", str(out)])
+    assert out.exists() == (result.exit_code == 0), "a rejected file must write nothing"
+    if result.exit_code == 0:
+        if rows is not None:
+            assert len(pd.read_csv(out)) == rows
+        assert_safe(out)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=_SLOW_OK)
+@given(data=st.binary(max_size=600), suffix=st.sampled_from([".csv", ".parquet"]))
+def test_guarantee_price_arbitrary_bytes(tmp_path, data, suffix):
+    path = tmp_path / f"gb{next(_counter)}{suffix}"
+    path.write_bytes(data)
+    _check_guarantee_price(path, None)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=_SLOW_OK)
+@given(frame=loan_tables(), fmt=st.sampled_from(["csv", "parquet"]))
+def test_guarantee_price_arbitrary_tables(tmp_path, frame, fmt):
+    path = _write(frame, tmp_path / f"gt{next(_counter)}.{fmt}", fmt)
+    _check_guarantee_price(path, len(frame))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=_SLOW_OK)
+@given(data=st.one_of(st.binary(max_size=400),
+                      st.builds(lambda b: b"@relation x\n@attribute a numeric\n@attribute class {0,1}\n@data\n" + b,
+                                st.binary(max_size=200))),
+       suffix=st.sampled_from([".csv", ".parquet", ".arff"]))
+def test_model_evaluate_arbitrary_feature_file(tmp_path, data, suffix):
+    path = tmp_path / f"m{next(_counter)}{suffix}"
+    path.write_bytes(data)
+    _invoke(["model", "evaluate", "--features", str(path), "--label", "class", "--cv", "2", "--json"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=_SLOW_OK)
+@given(data=st.one_of(st.binary(max_size=400),
+                      st.builds(lambda b: b"bank,loan_key,coverage\n" + b, st.binary(max_size=200))))
+def test_guarantee_issue_arbitrary_request_file(sqlite_db, tmp_path, data):
+    if not (tmp_path / "ready").exists():
+        _invoke(["institution", "add", "CGC1", "--name", "G", "--kind", "guarantee_corporation", "--country", "JP"])
+        (tmp_path / "ready").touch()
+    path = tmp_path / f"r{next(_counter)}.csv"
+    path.write_bytes(data)
+    before = F.table_fingerprint(sqlite_db.engine)
+    result = _invoke(["guarantee", "issue", "--institution", "CGC1", "--file", str(path)])
+    assert result.exit_code == 1  # no loan is stored, so nothing can be issued
+    assert F.table_fingerprint(sqlite_db.engine) == before
