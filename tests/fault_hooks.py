@@ -8,6 +8,10 @@
     run the CLI, but once the first chunk of data rows has been written inside the
     load transaction, create SIGNAL and hang, so that the test can SIGKILL the process
     at a known point in the middle of the load.
+
+``python -m tests.fault_hooks hang-before-commit SIGNAL -- ...``
+    the same, at the last moment: after the submission's audit event was appended,
+    just before the transaction commits.
 """
 
 from __future__ import annotations
@@ -36,6 +40,22 @@ def _hang_after_write(signal: Path) -> None:
     ingest.insert_frame = hooked  # it imports the name
 
 
+def _hang_before_commit(signal: Path) -> None:
+    import creditdb.audit as audit
+
+    real = audit.append
+
+    def hooked(conn, actor, action, *args, **kwargs):
+        event = real(conn, actor, action, *args, **kwargs)
+        if action.startswith("submit."):
+            signal.write_text(f"{action} {event}\n")
+            while True:
+                time.sleep(3600)
+        return event
+
+    audit.append = hooked
+
+
 def main(argv: list[str]) -> None:
     mode, rest = argv[0], argv[1:]
     sep = rest.index("--")
@@ -51,6 +71,8 @@ def main(argv: list[str]) -> None:
             time.sleep(0.005)
     elif mode == "hang-after-write":
         _hang_after_write(Path(opts[0]))
+    elif mode == "hang-before-commit":
+        _hang_before_commit(Path(opts[0]))
     else:
         raise SystemExit(f"unknown mode {mode}")
     from creditdb.cli import main as cli_main

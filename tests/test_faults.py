@@ -126,18 +126,24 @@ def test_sigkill_mid_load_leaves_database_unchanged_and_resubmission_succeeds(db
     path = F.write_csv(s, tmp_path / "big.csv")
     before = F.table_fingerprint(db.engine)
 
-    flag = tmp_path / "written"
-    proc = _child("hang-after-write", [str(flag)], ["submit", "statements", str(path), "-i", "BK1"], tmp_path)
-    try:
-        _wait_for(flag.exists, "the first chunk written inside the load transaction", [proc])
-        assert flag.read_text().split() == ["financial_statement", str(len(s))]
-        if db.kind == "postgres":  # the load transaction is open and has written
-            assert _backends_in_transaction(db) == 1
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == -signal.SIGKILL
+    # killed after the first data rows were written, then at the last moment before COMMIT
+    for mode, expected in (("hang-after-write", ["financial_statement", str(len(s))]),
+                           ("hang-before-commit", ["submit.statements", "2"])):
+        flag = tmp_path / mode
+        proc = _child(mode, [str(flag)], ["submit", "statements", str(path), "-i", "BK1"], tmp_path)
+        try:
+            _wait_for(flag.exists, f"{mode}: the load transaction reaching the hook", [proc])
+            assert flag.read_text().split() == expected
+            if db.kind == "postgres":  # the load transaction is open and has written
+                assert _backends_in_transaction(db) == 1
+            assert proc.poll() is None
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == -signal.SIGKILL
+        if db.kind == "postgres":  # the server notices the dead client and rolls back
+            _wait_for(lambda: _backends_in_transaction(db) == 0, "the server to roll back", [])
+        assert F.table_fingerprint(db.engine) == before, mode
 
     assert F.table_fingerprint(db.engine) == before
     out = json.loads(_run("submit", "statements", str(path), "-i", "BK1", "--json"))
