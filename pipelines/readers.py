@@ -215,7 +215,9 @@ def _reject_nul(info: FileInfo, batch: pa.RecordBatch, first_row: int) -> None:
     import pyarrow.compute as pc
 
     for name, col in zip(batch.schema.names, batch.columns):
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        if pa.types.is_dictionary(col.type):  # e.g. a pandas categorical
+            col = col.dictionary_decode()
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
             hit = pc.fill_null(pc.match_substring(col, "\x00"), False)
             if pc.any(hit).as_py():
                 row = first_row + pc.index(hit, True).as_py()

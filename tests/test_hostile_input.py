@@ -188,7 +188,8 @@ def test_readers_arbitrary_tables_only_file_rejected(tmp_path, table, fmt):
 # --- validator ----------------------------------------------------------------------------
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=_SLOW_OK)
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None, suppress_health_check=_SLOW_OK)
 @given(table=tables(), fmt=st.sampled_from(["csv", "parquet"]))
 def test_validator_arbitrary_tables_reports_never_raises(tmp_path, table, fmt):
     kind, frame = table
@@ -279,7 +280,7 @@ def _check_submission(db, kind: str, path: Path, strict: bool) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=_SLOW_OK)
+@settings(max_examples=10, deadline=None, suppress_health_check=_SLOW_OK)
 @given(data=st.binary(max_size=600), suffix=st.sampled_from([".csv", ".parquet"]),
        kind=st.sampled_from(D.KINDS))
 def test_submit_arbitrary_bytes_rejected_and_database_unchanged(db, tmp_path, data, suffix, kind):
@@ -291,7 +292,7 @@ def test_submit_arbitrary_bytes_rejected_and_database_unchanged(db, tmp_path, da
 
 
 @pytest.mark.slow
-@settings(max_examples=12, deadline=None, suppress_health_check=_SLOW_OK)
+@settings(max_examples=10, deadline=None, suppress_health_check=_SLOW_OK)
 @given(table=tables(), fmt=st.sampled_from(["csv", "parquet"]), strict=st.booleans())
 def test_submit_arbitrary_tables_all_or_exactly_accepted_rows(db, tmp_path, table, fmt, strict):
     if not (tmp_path / "base.csv").exists():
@@ -357,7 +358,8 @@ def test_guarantee_price_arbitrary_bytes(tmp_path, data, suffix):
     _check_guarantee_price(path, None)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=_SLOW_OK)
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None, suppress_health_check=_SLOW_OK)
 @given(frame=loan_tables(), fmt=st.sampled_from(["csv", "parquet"]))
 def test_guarantee_price_arbitrary_tables(tmp_path, frame, fmt):
     path = _write(frame, tmp_path / f"gt{next(_counter)}.{fmt}", fmt)
