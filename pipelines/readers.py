@@ -199,8 +199,7 @@ def _parquet_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Itera
     try:
         pf = pq.ParquetFile(info.path)
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
-            _reject_nul(info, batch, first_row)
-            frame = batch.to_pandas()
+            frame = _text_columns(info, batch, first_row).to_pandas()
             frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
             first_row += len(frame)
             yield frame
@@ -210,16 +209,43 @@ def _parquet_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Itera
         raise FileRejected(info.path, f"cannot read Parquet data: {exc}", row=first_row, rule="file.parquet") from None
 
 
-def _reject_nul(info: FileInfo, batch: pa.RecordBatch, first_row: int) -> None:
-    """Reject text containing NUL (PostgreSQL cannot store it), naming the first row and column."""
+def _text_columns(info: FileInfo, batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
+    """Binary columns as UTF-8 text, zoned timestamps as local wall-clock time; reject bytes
+    that are not UTF-8 and text containing NUL.
+
+    Raw bytes and zoned timestamps would otherwise fail later, when typed
+    (UnicodeDecodeError, TypeError), and PostgreSQL text cannot hold NUL. The first
+    offending row and column are named.
+    """
     import pyarrow.compute as pc
 
+    columns = []
     for name, col in zip(batch.schema.names, batch.columns):
-        if pa.types.is_dictionary(col.type):  # e.g. a pandas categorical
-            col = col.dictionary_decode()
+        if pa.types.is_dictionary(col.type) and (pa.types.is_string(col.type.value_type)
+                                                 or pa.types.is_binary(col.type.value_type)):
+            col = col.dictionary_decode()  # e.g. a pandas categorical
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = pc.local_timestamp(col)  # the wall-clock date the file meant, without its zone
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            try:
+                col = col.cast(pa.string())
+            except pa.ArrowInvalid:
+                bad = next(i for i, v in enumerate(col.to_pylist()) if v is not None and not _is_utf8(v))
+                raise FileRejected(info.path, "bytes that are not UTF-8 text", row=first_row + bad, column=name,
+                                   rule="file.encoding") from None
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
             hit = pc.fill_null(pc.match_substring(col, "\x00"), False)
             if pc.any(hit).as_py():
                 row = first_row + pc.index(hit, True).as_py()
                 raise FileRejected(info.path, "text contains a NUL character (0x00)", row=row, column=name,
                                    rule="file.encoding")
+        columns.append(col)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
