@@ -56,28 +56,33 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
         conn.execute(insert(table), _records(frame.iloc[start:start + _SQLITE_BATCH]))
 
 
-def insert_ignore(conn: Connection, table: Table, frame: pd.DataFrame, conflict: list[str]) -> None:
+def insert_ignore(conn: Connection, table: Table, frame: pd.DataFrame, conflict: list[str],
+                  returning: str | None = None) -> set | None:
     """Insert rows, skipping those that collide on the unique columns ``conflict``.
 
     Concurrent submissions of the same firm by two institutions both succeed: the
-    second insert is a no-op and the later lookup finds the firm.
+    second insert is a no-op and the later lookup finds the firm. With ``returning``,
+    PostgreSQL returns that column of the rows this call really inserted (a concurrent
+    transaction may have inserted some first); SQLite, whose writers are serialised,
+    returns None.
     """
     if frame.empty:
-        return
+        return set() if returning else None
     if conn.dialect.name == "postgresql":
         tmp = f"tmp_{table.name}_load"
         conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'))
         conn.execute(text(f'TRUNCATE "{tmp}"'))
         copy_frame(conn, tmp, frame)
         cols = ", ".join(f'"{c}"' for c in frame.columns)
-        conn.execute(text(
+        rows = conn.execute(text(
             f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{tmp}" '
-            f'ON CONFLICT ({", ".join(conflict)}) DO NOTHING'
+            f'ON CONFLICT ({", ".join(conflict)}) DO NOTHING' + (f' RETURNING "{returning}"' if returning else '')
         ))
-        return
+        return {r[0] for r in rows} if returning else None
     stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
     for start in range(0, len(frame), _SQLITE_BATCH):
         conn.execute(stmt, _records(frame.iloc[start:start + _SQLITE_BATCH]))
+    return None
 
 
 def lookup(conn: Connection, table: Table, key: str, values: list, columns: list[str],

@@ -45,6 +45,33 @@ def neutralise_formula(value: Any) -> Any:
     return value
 
 
+def neutralise_frame(frame):
+    """Copy of a DataFrame for CSV export: every text value passed through ``neutralise_formula``.
+
+    Numeric, boolean and date columns are left as they are (a negative number is not a formula).
+    """
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+            out[col] = s.astype(object).map(neutralise_formula)
+    return out
+
+
+def write_safe_csv(frame, path) -> None:
+    """Write a DataFrame as CSV for spreadsheets: formulas neutralised, CRLF line ends.
+
+    With CRLF as the line terminator the writer quotes every value containing a CR or LF;
+    with pandas' default (LF) a bare CR stays unquoted, and a spreadsheet starts a new row
+    there - so ``"x\r=cmd"`` would smuggle the formula ``=cmd`` into a cell of its own.
+    """
+    out = neutralise_frame(frame)
+    out.columns = [neutralise_formula(str(c)) for c in out.columns]  # extra columns keep the user's names
+    out.to_csv(path, index=False, lineterminator="\r\n")
+
+
 def open_engine(create: bool = True):
     """Engine for CREDITDB_URL, upgraded to the latest schema (``creditdb init`` implicitly)."""
     from creditdb.db import is_initialised, make_engine, upgrade

@@ -343,9 +343,12 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
                     "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
                     "created_at": dt.datetime.now(dt.timezone.utc),
                 })
-                insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"])
+                # under concurrent submissions another bank may have created some of these firms first:
+                # only the rows this insert really wrote count as new (PostgreSQL; SQLite serialises writers)
+                inserted = insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"], returning="pseudonym")
                 created = lookup(conn, Firm.__table__, "pseudonym", list(new_firms.pseudonym), ["pseudonym", "id"])
-                firms["new"] = np.union1d(firms["new"], created.id.to_numpy(dtype="int64"))
+                mine = created if inserted is None else created[created.pseudonym.isin(inserted)]
+                firms["new"] = np.union1d(firms["new"], mine.id.to_numpy(dtype="int64"))
                 existing = pd.concat([existing, created], ignore_index=True) if len(existing) else created
         firms["seen"] = np.union1d(firms["seen"], existing.id.to_numpy(dtype="int64"))
         ids = dict(zip(existing.pseudonym, existing.id, strict=True))

@@ -85,6 +85,10 @@ def inspect_file(path: Path) -> FileInfo:
                         break
                     if b & 0x80 == 0:
                         break
+                nul = data.find(b"\x00")
+                if nul >= 0:  # PostgreSQL cannot store NUL in text; no spreadsheet writes it
+                    raise FileRejected(path, "contains a NUL byte (0x00): binary data, not a CSV text file",
+                                       row=line + data[:nul].count(b"\n"), rule="file.encoding")
                 try:
                     data[:cut].decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -99,6 +103,9 @@ def inspect_file(path: Path) -> FileInfo:
                     ) from None
                 line += data[:cut].count(b"\n")
                 tail = data[cut:]
+    if fmt == "csv" and tail:  # the file ends inside a multi-byte character
+        raise FileRejected(path, f"not valid UTF-8 (the file ends in the middle of a character, byte 0x{tail[0]:02x}); "
+                           "save the file as UTF-8", row=line, rule="file.encoding")
     if size == 0:
         raise FileRejected(path, "the file is empty", rule="file.empty")
     info = FileInfo(path=path, format=fmt, sha256=digest.hexdigest(), size=size)
@@ -148,7 +155,9 @@ def _csv_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Iterator[
         null_values=[""],
         quoted_strings_can_be_null=True,
     )
-    read = pacsv.ReadOptions(block_size=16 << 20)
+    # the header as inspect_file read it (names stripped): pyarrow's own names could differ
+    # (' sales') and the columns asked for would then be missing
+    read = pacsv.ReadOptions(block_size=16 << 20, column_names=info.columns, skip_rows=1)
     first_row = 2
     try:
         reader = pacsv.open_csv(info.path, read_options=read, convert_options=convert,
@@ -166,7 +175,7 @@ def _csv_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Iterator[
                 pending, pending_rows = rest.to_batches(), rest.num_rows
         if pending_rows:
             yield _to_frame(pa.Table.from_batches(pending), first_row)
-    except pa.ArrowInvalid as exc:
+    except pa.ArrowException as exc:
         msg = str(exc)
         row = None
         if "Row #" in msg:
@@ -190,9 +199,53 @@ def _parquet_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Itera
     try:
         pf = pq.ParquetFile(info.path)
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
-            frame = batch.to_pandas()
+            frame = _text_columns(info, batch, first_row).to_pandas()
             frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
             first_row += len(frame)
             yield frame
+    except FileRejected:
+        raise
     except Exception as exc:
         raise FileRejected(info.path, f"cannot read Parquet data: {exc}", row=first_row, rule="file.parquet") from None
+
+
+def _text_columns(info: FileInfo, batch: pa.RecordBatch, first_row: int) -> pa.RecordBatch:
+    """Binary columns as UTF-8 text, zoned timestamps as local wall-clock time; reject bytes
+    that are not UTF-8 and text containing NUL.
+
+    Raw bytes and zoned timestamps would otherwise fail later, when typed
+    (UnicodeDecodeError, TypeError), and PostgreSQL text cannot hold NUL. The first
+    offending row and column are named.
+    """
+    import pyarrow.compute as pc
+
+    columns = []
+    for name, col in zip(batch.schema.names, batch.columns):
+        if pa.types.is_dictionary(col.type) and (pa.types.is_string(col.type.value_type)
+                                                 or pa.types.is_binary(col.type.value_type)):
+            col = col.dictionary_decode()  # e.g. a pandas categorical
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            col = pc.local_timestamp(col)  # the wall-clock date the file meant, without its zone
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            try:
+                col = col.cast(pa.string())
+            except pa.ArrowInvalid:
+                bad = next(i for i, v in enumerate(col.to_pylist()) if v is not None and not _is_utf8(v))
+                raise FileRejected(info.path, "bytes that are not UTF-8 text", row=first_row + bad, column=name,
+                                   rule="file.encoding") from None
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_string_view(col.type):
+            hit = pc.fill_null(pc.match_substring(col, "\x00"), False)
+            if pc.any(hit).as_py():
+                row = first_row + pc.index(hit, True).as_py()
+                raise FileRejected(info.path, "text contains a NUL character (0x00)", row=row, column=name,
+                                   rule="file.encoding")
+        columns.append(col)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

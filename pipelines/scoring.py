@@ -316,10 +316,9 @@ def write_results(frame: pd.DataFrame, out: Path) -> None:
     if out.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(out, index=False)
         return
-    safe = frame.copy()
-    for c in ("borrower_key", "reason_1", "reason_2", "reason_3", "message", "fiscal_year_end"):
-        safe[c] = safe[c].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
-    safe.to_csv(out, index=False)
+    from creditdb.output import write_safe_csv
+
+    write_safe_csv(frame, out)
 
 
 def lookup(engine: Engine, institution: str, keys: list[str], key: bytes) -> pd.DataFrame:

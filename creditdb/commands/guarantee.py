@@ -48,6 +48,10 @@ def _read_loans(path: str, as_json: bool):
     except Exception as exc:  # parser errors of many kinds
         reject(f"{path}: cannot read loans: {exc}", as_json=as_json)
     df.columns = [str(c).strip().lower() for c in df.columns]
+    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        reject(f"{path}: row 1: column(s) {', '.join(dupes)} appear more than once (names compared in lower case)",
+               as_json=as_json)
     return df
 
 
@@ -72,7 +76,9 @@ def _write(df, out: str) -> None:
     if p.suffix.lower() in (".parquet", ".pq"):
         df.to_parquet(p, index=False)
     else:
-        df.to_csv(p, index=False)
+        from creditdb.output import write_safe_csv
+
+        write_safe_csv(df, p)  # loan ids and extra columns come from the user's file
 
 
 @click.group()
@@ -248,6 +254,8 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
     sched = _schedule(schedule, as_json)
     pol = _policy(policy_file, reinsurance, as_json)
     df = _read_loans(file, as_json)
+    if df.empty:
+        reject(f"{file}: no loans (the file has no data rows)", as_json=as_json)
     _check(df, file, ("pd", "amount", "tenor_years"), as_json)
     priced = price_loans(df, pol, sched)
     priced["cost_pv"] = priced["el_pv"] + priced["coc_pv"] + priced["admin_pv"]

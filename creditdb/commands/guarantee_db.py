@@ -162,6 +162,10 @@ def _read_requests(path: str, as_json: bool):
     except Exception as exc:  # parser errors of many kinds
         reject(f"{path}: cannot read: {exc}", as_json=as_json)
     df.columns = [str(c).strip().lower() for c in df.columns]
+    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        reject(f"{path}: row 1: column(s) {', '.join(dupes)} appear more than once (names compared in lower case)",
+               as_json=as_json)
     missing = [c for c in ("bank", "loan_key") if c not in df.columns]
     if missing:
         reject(f"{path}: row 1: {', '.join(missing)}: required column is missing", as_json=as_json)

@@ -84,6 +84,11 @@ def approve(version: str, by: str, note: str, as_json: bool) -> None:
     from creditdb.approval import approve as run
     from creditdb.settings import get_settings
 
+    from creditdb.schema import ModelVersion
+
+    limit = ModelVersion.__table__.c.approved_by.type.length
+    if not by.strip() or len(by) > limit:
+        reject(f"--by must be 1 to {limit} characters (got {len(by)})", as_json=as_json)
     engine = open_engine()
     try:
         with engine.begin() as conn:

@@ -59,7 +59,7 @@ def _write_csv(path: Path, table) -> None:
     for col in out.columns:
         if not (out[col].dtype.kind in "iufb" or str(out[col].dtype) == "Int64"):
             out[col] = out[col].map(lambda v: "" if v is None or v != v else neutralise_formula(str(v))).astype("object")
-    out.to_csv(path, index=False, na_rep="", encoding="utf-8")
+    out.to_csv(path, index=False, na_rep="", encoding="utf-8", lineterminator="\r\n")  # CRLF: a CR in a value is quoted
 
 
 def _write_html(path: Path, records: list[dict], columns: list[str], meta: dict) -> None:

@@ -55,7 +55,7 @@ def _write_report(path: Path, res: dict) -> None:
                            extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({"file": res["file"], **{k: neutralise_formula(v) for k, v in r.items() if k != "file"}})
+            w.writerow({k: neutralise_formula(v) for k, v in {**r, "file": res["file"]}.items()})
 
 
 
