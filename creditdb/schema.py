@@ -57,6 +57,8 @@ class Institution(Base):
     kind: Mapped[str] = mapped_column(String(32))  # bank | guarantee_corporation | government
     country: Mapped[str] = mapped_column(String(2))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    #: PostgreSQL login role of the institution (row-level security maps sessions by it)
+    db_role: Mapped[str | None] = mapped_column(String(63), unique=True, index=True)
 
 
 class Submission(Base):
@@ -264,6 +266,8 @@ class AuditEvent(Base):
     output_hash: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: PostgreSQL login that appended the event (set by the server; not part of the hash)
+    db_role: Mapped[str | None] = mapped_column(String(63))
 
 
 __all__ = [
