@@ -89,7 +89,11 @@ def insert_ignore(conn: Connection, table: Table, frame: pd.DataFrame, conflict:
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
-        _copy_through_temp(conn, table.name, frame, f' ON CONFLICT ({", ".join(conflict)}) DO NOTHING')
+        # Under RLS a conflict target would need SELECT on the (maybe invisible) existing
+        # row, so there any unique violation is skipped; ``conflict`` is then the only
+        # unique key besides the primary key (firm.pseudonym, borrower_link's pair).
+        target = "" if rls_active(conn, table.name) else f' ({", ".join(conflict)})'
+        _copy_through_temp(conn, table.name, frame, f" ON CONFLICT{target} DO NOTHING")
         return
     stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
     for start in range(0, len(frame), _SQLITE_BATCH):

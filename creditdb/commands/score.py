@@ -148,4 +148,5 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
             continue
         reasons = "; ".join(x["text"] for x in r["reasons"] or [])
         click.echo(f"{r['borrower_key']}: PD {r['pd'] * 100:.2f}%  grade {r['grade']}  fee category "
-                   f"{r['fee_category']}  ({r['model_version']}, statement {r['fiscal_year_end']})  {reasons}")
+                   f"{r['fee_category']}  ({r['model_version']}, statement {r['fiscal_year_end'] or 'of another member'})"
+                   f"  {reasons}")

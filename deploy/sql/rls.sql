@@ -38,9 +38,12 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO creditdb_operator, creditdb_age
 GRANT SELECT ON public.alembic_version, public.institution
     TO creditdb_operator, creditdb_supervisor, creditdb_agency, creditdb_institution;
 
-GRANT SELECT, INSERT, UPDATE ON public.institution, public.submission, public.firm, public.borrower_link,
+-- operator: loads institutions, registers models, writes scores; rows are never updated in
+-- place except institutions (login binding) and model versions (status)
+GRANT SELECT, INSERT ON public.institution, public.submission, public.firm, public.borrower_link,
     public.financial_statement, public.loan, public.default_event, public.model_version, public.score,
     public.guarantee TO creditdb_operator;
+GRANT UPDATE ON public.institution, public.model_version TO creditdb_operator;
 GRANT SELECT ON public.audit_event TO creditdb_operator;
 
 GRANT SELECT ON public.submission, public.firm, public.borrower_link, public.financial_statement, public.loan,
