@@ -49,6 +49,22 @@ def set_key(conn: Connection, key: bytes | None = None) -> None:
     conn.execute(text("SELECT creditdb_set_key(:k)"), {"k": key})
 
 
+def ensure_key(conn: Connection) -> str | None:
+    """Store the first key if the database has none: ``CREDITDB_PSEUDONYM_KEY`` if set
+    (keeps an existing database's pseudonyms), else 32 random bytes drawn by the server.
+
+    Returns what was done (None when a key existed). Owner only.
+    """
+    import os
+
+    if has_key(conn):
+        return None
+    env = os.environ.get("CREDITDB_PSEUDONYM_KEY")
+    set_key(conn, env.encode("utf-8") if env else None)
+    return ("pseudonym key stored in the server from CREDITDB_PSEUDONYM_KEY" if env else
+            "pseudonym key drawn at random inside the server")
+
+
 def rotate_key(conn: Connection) -> dict[str, Any]:
     """Re-key every stored pseudonym with a new server-drawn key; returns generation and counts."""
     res = conn.execute(text("SELECT creditdb_rotate_key()")).scalar_one()
@@ -81,5 +97,5 @@ def bind_login(conn: Connection, code: str, db_role: str) -> dict[str, Any]:
             else "creditdb_agency"}
 
 
-__all__ = ["GROUP_ROLES", "SQL_DIR", "SQL_FILES", "SecurityError", "apply_sql", "bind_login", "has_key",
+__all__ = ["GROUP_ROLES", "SQL_DIR", "SQL_FILES", "SecurityError", "apply_sql", "bind_login", "ensure_key", "has_key",
            "rotate_key", "set_key"]

@@ -373,3 +373,29 @@ def test_key_rotation_rekeys_everything_and_keeps_links(tmp_path):
         assert ok.exit_code == 0 and json.loads(ok.output)["ok"] is True, ok.output
     finally:
         w.close()
+
+
+@pytest.mark.parametrize("env_key", [None, TEST_KEY])
+def test_init_stores_a_key_inside_the_server_once(tmp_path, env_key):
+    admin = _pg_admin()
+    name = f"creditdb_init_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(_pg_url(name))
+    try:
+        env = {"CREDITDB_URL": _pg_url(name), "CREDITDB_PSEUDONYM_KEY": env_key}
+        r = CliRunner().invoke(cli, ["init", "--json"], env=env)
+        assert r.exit_code == 0 and "pseudonym key" in json.loads(r.output)["key"], r.output
+        with engine.connect() as conn:
+            keys = conn.execute(text("SELECT key FROM creditdb_pseudonym_key")).scalars().all()
+            got = conn.execute(text("SELECT creditdb_pseudonyms(ARRAY['corp|JP|1'])")).scalar_one()
+        assert len(keys) == 1
+        assert (got == [py_hmac("corp|JP|1")]) == (env_key is not None)
+        r = CliRunner().invoke(cli, ["init", "--json"], env={**env, "CREDITDB_PSEUDONYM_KEY": "another-key-123456"})
+        assert r.exit_code == 0 and json.loads(r.output)["key"] is None
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT key FROM creditdb_pseudonym_key")).scalars().all() == keys
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

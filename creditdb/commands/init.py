@@ -36,16 +36,10 @@ def init(as_json: bool) -> None:
 
         pseudonym_key()  # create the embedded key file now, not in the middle of a load
     else:
-        import os
-
-        from creditdb.security import has_key, set_key
+        from creditdb.security import ensure_key
 
         with engine.begin() as conn:
-            if not has_key(conn):
-                env = os.environ.get("CREDITDB_PSEUDONYM_KEY")
-                set_key(conn, env.encode("utf-8") if env else None)
-                key_note = ("pseudonym key stored in the server from CREDITDB_PSEUDONYM_KEY" if env else
-                            "pseudonym key drawn at random inside the server")
+            key_note = ensure_key(conn)
     if as_json:
         emit_json({"ok": True, "url": url, "from_revision": before, "revision": after, "key": key_note})
     else:
