@@ -248,9 +248,12 @@ def test_supervisor_writes_nothing_but_approvals(world):
     assert "permission denied" in w.refused("supervisor", "UPDATE model_version SET artifact = 'evil'")
     assert "permission denied" in w.refused("supervisor", "INSERT INTO score SELECT * FROM score LIMIT 1")
     assert w.q("supervisor", "SELECT count(*) FROM financial_statement")[0][0] == 20  # reads everything
-    r = w.cli("supervisor", "model", "approve", "m1", "--by", "Dr. S", "--note", "committee", "--json")
+    w.q("owner", """INSERT INTO model_version (version, created_at, created_by, status, artifact, artifact_sha256,
+                    spec, data_fingerprint, code_version, seed, metrics, validation_report)
+                    VALUES ('m2', now(), 'op', 'candidate', 'x', 'x', '{}', 'x', 'x', 1, '{}', '{"ok": true}')""")
+    r = w.cli("supervisor", "model", "approve", "m2", "--by", "Dr. S", "--note", "committee", "--json")
     assert r.exit_code == 0, r.output
-    assert w.q("owner", "SELECT status, approved_by FROM model_version WHERE version = 'm1'") == [("approved", "Dr. S")]
+    assert w.q("owner", "SELECT status, approved_by FROM model_version WHERE version = 'm2'") == [("approved", "Dr. S")]
     ev = w.q("owner", "SELECT action, db_role FROM audit_event ORDER BY id DESC LIMIT 1")
     assert ev == [("model.approve", w.roles["supervisor"])]
     ok = w.cli("supervisor", "audit", "verify", "--json")
@@ -265,6 +268,19 @@ def test_agency_issues_guarantees_only_in_its_own_name(world):
     assert "row-level security" in w.refused("agency", sql, l=loan, a=w.ids["BK2"])
     assert "permission denied" in w.refused("bk2", sql, l=loan, a=w.ids["CGC1"])
     assert "permission denied" in w.refused("agency", "UPDATE loan SET amount = 0")
+    # the positive path through the CLI: the agency prices and issues on a bank's loan by its loan key
+    w.q("owner", "UPDATE model_version SET status = CASE WHEN version = 'm1' THEN 'approved' ELSE 'retired' END, "
+                 "approved_by = 'x', approved_at = now()")  # m1 has the scores
+    r = w.cli("agency", "guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00003",
+              "--coverage", "0.8", "--date", "2024-01-15", "--json")
+    assert r.exit_code == 0, r.output
+    issued = w.q("owner", "SELECT g.agency_id, l.institution_id FROM guarantee g JOIN loan l ON l.id = g.loan_id")
+    assert issued == [(w.ids["CGC1"], w.ids["BK1"])]
+    assert w.q("bk1", "SELECT count(*) FROM guarantee")[0][0] == 1  # BK1 sees the guarantee on its loan
+    assert w.q("bk2", "SELECT count(*) FROM guarantee")[0][0] == 0  # BK2 does not
+    r = w.cli("agency", "guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00003",
+              "--coverage", "0.8", "--date", "2024-01-16", "--json")
+    assert r.exit_code == 1 and "active guarantee" in r.output, r.output
 
 
 def test_cli_as_another_bank_sees_and_changes_nothing(world):
