@@ -72,7 +72,8 @@ GRANT EXECUTE ON FUNCTION public.creditdb_my_institution()
     TO creditdb_operator, creditdb_supervisor, creditdb_agency, creditdb_institution;
 
 ------------------------------------------------------------------------------
--- Row-level security
+-- Row-level security. (SELECT creditdb_my_institution()) is evaluated once per
+-- statement (an InitPlan), not once per row.
 ------------------------------------------------------------------------------
 DO $rls$
 DECLARE
@@ -92,9 +93,9 @@ BEGIN
     -- an institution reads and writes its own rows
     FOREACH t IN ARRAY ARRAY['submission', 'borrower_link', 'financial_statement', 'loan', 'default_event'] LOOP
         EXECUTE format('CREATE POLICY institution_read ON public.%I FOR SELECT TO creditdb_institution '
-                       'USING (institution_id = public.creditdb_my_institution())', t);
+                       'USING (institution_id = (SELECT public.creditdb_my_institution()))', t);
         EXECUTE format('CREATE POLICY institution_insert ON public.%I FOR INSERT TO creditdb_institution '
-                       'WITH CHECK (institution_id = public.creditdb_my_institution())', t);
+                       'WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()))', t);
     END LOOP;
     -- an agency reads what guarantee pricing needs (loans, statements, scores, links)
     FOREACH t IN ARRAY ARRAY['firm', 'borrower_link', 'financial_statement', 'loan', 'default_event', 'score',
@@ -105,22 +106,22 @@ END
 $rls$;
 
 CREATE POLICY institution_update ON public.submission FOR UPDATE TO creditdb_institution
-    USING (institution_id = public.creditdb_my_institution())
-    WITH CHECK (institution_id = public.creditdb_my_institution());
+    USING (institution_id = (SELECT public.creditdb_my_institution()))
+    WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()));
 -- A bank sees a firm only once it has linked one of its own borrowers to it: the firm
 -- table is not a directory of everybody's borrowers (see docs/security.md, "Oracles").
 CREATE POLICY institution_read ON public.firm FOR SELECT TO creditdb_institution
     USING (EXISTS (SELECT 1 FROM public.borrower_link bl
-                   WHERE bl.firm_id = firm.id AND bl.institution_id = public.creditdb_my_institution()));
+                   WHERE bl.firm_id = firm.id AND bl.institution_id = (SELECT public.creditdb_my_institution())));
 CREATE POLICY institution_insert ON public.firm FOR INSERT TO creditdb_institution WITH CHECK (true);
 CREATE POLICY institution_read ON public.score FOR SELECT TO creditdb_institution
     USING (EXISTS (SELECT 1 FROM public.borrower_link bl
-                   WHERE bl.firm_id = score.firm_id AND bl.institution_id = public.creditdb_my_institution()));
+                   WHERE bl.firm_id = score.firm_id AND bl.institution_id = (SELECT public.creditdb_my_institution())));
 CREATE POLICY institution_read ON public.guarantee FOR SELECT TO creditdb_institution
     USING (EXISTS (SELECT 1 FROM public.loan l
-                   WHERE l.id = guarantee.loan_id AND l.institution_id = public.creditdb_my_institution()));
+                   WHERE l.id = guarantee.loan_id AND l.institution_id = (SELECT public.creditdb_my_institution())));
 CREATE POLICY agency_insert ON public.guarantee FOR INSERT TO creditdb_agency
-    WITH CHECK (agency_id = public.creditdb_my_institution());
+    WITH CHECK (agency_id = (SELECT public.creditdb_my_institution()));
 -- audit: a bank or agency reads only the events its own login appended
 CREATE POLICY own_read ON public.audit_event FOR SELECT TO creditdb_institution, creditdb_agency
     USING (db_role = session_user);
