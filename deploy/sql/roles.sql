@@ -15,7 +15,11 @@ BEGIN
     FOREACH r IN ARRAY ARRAY['creditdb_operator', 'creditdb_supervisor', 'creditdb_agency',
                              'creditdb_institution'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- created meanwhile by a concurrent migration of another database
+            END;
         END IF;
     END LOOP;
 END
