@@ -415,3 +415,33 @@ def test_init_stores_a_key_inside_the_server_once(tmp_path, env_key):
         engine.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_a_bank_cannot_attach_itself_to_firms_by_guessing_ids(world):
+    """Linking a borrower to an arbitrary firm id would reveal that firm and its scores."""
+    w = world
+    bk2 = w.ids["BK2"]
+    only_bk1 = w.q("owner", "SELECT f.id FROM firm f WHERE NOT EXISTS (SELECT 1 FROM borrower_link bl "
+                            "WHERE bl.firm_id = f.id AND bl.institution_id = :i) ORDER BY f.id LIMIT 1", i=bk2)[0][0]
+    sub = w.q("owner", "SELECT min(id) FROM submission WHERE institution_id = :i", i=bk2)[0][0]
+    link = "INSERT INTO borrower_link (institution_id, borrower_hash, firm_id) VALUES (:i, :h, :f)"
+    assert "row-level security" in w.refused("bk2", link, i=bk2, h="f" * 64, f=only_bk1)
+    # nor with a table of the same name planted in its own session
+    with pytest.raises(DBAPIError) as info, w.engines["bk2"].begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE creditdb_resolved_firm (firm_id integer PRIMARY KEY) ON COMMIT DROP"))
+        conn.execute(text("INSERT INTO pg_temp.creditdb_resolved_firm VALUES (:f)"), {"f": only_bk1})
+        conn.execute(text(link), {"i": bk2, "h": "e" * 64, "f": only_bk1})
+    assert "row-level security" in str(info.value.orig)
+    # nor write statements, loans or defaults of a firm it has not linked
+    stmt = ("INSERT INTO default_event (firm_id, institution_id, submission_id, default_date, event_type) "
+            "VALUES (:f, :i, :s, '2023-01-01', 'bankruptcy')")
+    assert "row-level security" in w.refused("bk2", stmt, f=only_bk1, i=bk2, s=sub)
+    assert w.q("bk2", "SELECT count(*) FROM firm")[0][0] == 10
+    assert w.q("owner", "SELECT count(*) FROM borrower_link WHERE firm_id = :f AND institution_id = :i",
+               f=only_bk1, i=bk2)[0][0] == 0
+    # the documented remaining oracle (docs/security.md): knowing a firm's corporate number,
+    # a bank can resolve its id (that is how submissions link firms) - but not read it
+    assert w.q("bk2", "SELECT id FROM creditdb_firm_ids(ARRAY[:p])",
+               p=py_hmac("corp|JP|9000000000000")) == w.q("owner", "SELECT id FROM firm WHERE pseudonym = :p",
+                                                          p=py_hmac("corp|JP|9000000000000"))
+    assert w.q("bk2", "SELECT count(*) FROM firm WHERE id = :f", f=only_bk1)[0][0] == 0

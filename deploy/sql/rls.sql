@@ -90,12 +90,18 @@ BEGIN
         EXECUTE format('CREATE POLICY operator_all ON public.%I TO creditdb_operator USING (true) WITH CHECK (true)', t);
         EXECUTE format('CREATE POLICY supervisor_read ON public.%I FOR SELECT TO creditdb_supervisor USING (true)', t);
     END LOOP;
-    -- an institution reads and writes its own rows
+    -- an institution reads its own rows ...
     FOREACH t IN ARRAY ARRAY['submission', 'borrower_link', 'financial_statement', 'loan', 'default_event'] LOOP
         EXECUTE format('CREATE POLICY institution_read ON public.%I FOR SELECT TO creditdb_institution '
                        'USING (institution_id = (SELECT public.creditdb_my_institution()))', t);
+    END LOOP;
+    -- ... and writes statements, loans and defaults in its own name, of firms it has linked
+    -- a borrower to (not of any firm id it might guess)
+    FOREACH t IN ARRAY ARRAY['financial_statement', 'loan', 'default_event'] LOOP
         EXECUTE format('CREATE POLICY institution_insert ON public.%I FOR INSERT TO creditdb_institution '
-                       'WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()))', t);
+                       'WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()) '
+                       'AND EXISTS (SELECT 1 FROM public.borrower_link bl WHERE bl.firm_id = %I.firm_id '
+                       'AND bl.institution_id = (SELECT public.creditdb_my_institution())))', t, t);
     END LOOP;
     -- an agency reads what guarantee pricing needs (loans, statements, scores, links)
     FOREACH t IN ARRAY ARRAY['firm', 'borrower_link', 'financial_statement', 'loan', 'default_event', 'score',
@@ -105,6 +111,8 @@ BEGIN
 END
 $rls$;
 
+CREATE POLICY institution_insert ON public.submission FOR INSERT TO creditdb_institution
+    WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()));
 CREATE POLICY institution_update ON public.submission FOR UPDATE TO creditdb_institution
     USING (institution_id = (SELECT public.creditdb_my_institution()))
     WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()));
@@ -173,12 +181,50 @@ REVOKE ALL ON FUNCTION public.creditdb_pseudonyms(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.creditdb_pseudonyms(text[]) TO creditdb_operator, creditdb_agency, creditdb_institution;
 
 -- Firms by pseudonym, for linking a submission to a firm another institution submitted.
+-- The ids handed out are remembered for the rest of the transaction in a temporary table
+-- owned by the function's owner: a bank may link a borrower only to a firm it resolved
+-- this way (it knew the corporate number) or whose pseudonym is the borrower hash itself.
 CREATE OR REPLACE FUNCTION public.creditdb_firm_ids(pseudonyms text[])
     RETURNS TABLE (pseudonym varchar, id integer)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $fn$ SELECT f.pseudonym, f.id FROM public.firm f WHERE f.pseudonym = ANY (pseudonyms) $fn$;
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS creditdb_resolved_firm (firm_id integer PRIMARY KEY) ON COMMIT DROP;
+    RETURN QUERY
+    WITH found AS (SELECT f.pseudonym, f.id FROM public.firm f WHERE f.pseudonym = ANY (pseudonyms)),
+         kept AS (INSERT INTO pg_temp.creditdb_resolved_firm (firm_id) SELECT found.id FROM found
+                  ON CONFLICT DO NOTHING)
+    SELECT found.pseudonym, found.id FROM found;
+END
+$fn$;
 REVOKE ALL ON FUNCTION public.creditdb_firm_ids(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.creditdb_firm_ids(text[]) TO creditdb_operator, creditdb_institution;
+
+CREATE OR REPLACE FUNCTION public.creditdb_may_link(p_firm integer, p_hash text) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    t regclass;
+BEGIN
+    IF EXISTS (SELECT 1 FROM public.firm f WHERE f.id = p_firm AND f.pseudonym = p_hash) THEN
+        RETURN true;
+    END IF;
+    t := pg_catalog.to_regclass('pg_temp.creditdb_resolved_firm');
+    -- a table of that name the session made itself does not count
+    IF t IS NULL OR (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = t)
+                    IS DISTINCT FROM (SELECT p.proowner FROM pg_catalog.pg_proc p
+                                      WHERE p.oid = 'public.creditdb_firm_ids(text[])'::regprocedure) THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_temp.creditdb_resolved_firm r WHERE r.firm_id = p_firm);
+END
+$fn$;
+REVOKE ALL ON FUNCTION public.creditdb_may_link(integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.creditdb_may_link(integer, text) TO creditdb_institution;
+DROP POLICY IF EXISTS institution_insert ON public.borrower_link;
+CREATE POLICY institution_insert ON public.borrower_link FOR INSERT TO creditdb_institution
+    WITH CHECK (institution_id = (SELECT public.creditdb_my_institution())
+                AND public.creditdb_may_link(firm_id, borrower_hash));
 
 -- First key (owner only). Refuses when a key exists: a second key is a rotation.
 CREATE OR REPLACE FUNCTION public.creditdb_set_key(new_key bytea) RETURNS integer
