@@ -436,6 +436,13 @@ def test_a_bank_cannot_attach_itself_to_firms_by_guessing_ids(world):
     stmt = ("INSERT INTO default_event (firm_id, institution_id, submission_id, default_date, event_type) "
             "VALUES (:f, :i, :s, '2023-01-01', 'bankruptcy')")
     assert "row-level security" in w.refused("bk2", stmt, f=only_bk1, i=bk2, s=sub)
+    # nor attach rows to another bank's submission, even for a firm it did link
+    shared = w.q("owner", "SELECT firm_id FROM borrower_link WHERE institution_id = :i LIMIT 1", i=bk2)[0][0]
+    sub1 = w.q("owner", "SELECT min(id) FROM submission WHERE institution_id = :i", i=w.ids["BK1"])[0][0]
+    assert "row-level security" in w.refused("bk2", stmt, f=shared, i=bk2, s=sub1)
+    with w.engines["bk2"].connect() as conn:  # the same row in its own submission is accepted (then rolled back)
+        conn.execute(text(stmt), {"f": shared, "i": bk2, "s": sub})
+        conn.rollback()
     assert w.q("bk2", "SELECT count(*) FROM firm")[0][0] == 10
     assert w.q("owner", "SELECT count(*) FROM borrower_link WHERE firm_id = :f AND institution_id = :i",
                f=only_bk1, i=bk2)[0][0] == 0

@@ -95,13 +95,15 @@ BEGIN
         EXECUTE format('CREATE POLICY institution_read ON public.%I FOR SELECT TO creditdb_institution '
                        'USING (institution_id = (SELECT public.creditdb_my_institution()))', t);
     END LOOP;
-    -- ... and writes statements, loans and defaults in its own name, of firms it has linked
-    -- a borrower to (not of any firm id it might guess)
+    -- ... and writes statements, loans and defaults in its own name, in its own submissions,
+    -- of firms it has linked a borrower to (not of any firm id it might guess)
     FOREACH t IN ARRAY ARRAY['financial_statement', 'loan', 'default_event'] LOOP
         EXECUTE format('CREATE POLICY institution_insert ON public.%I FOR INSERT TO creditdb_institution '
                        'WITH CHECK (institution_id = (SELECT public.creditdb_my_institution()) '
                        'AND EXISTS (SELECT 1 FROM public.borrower_link bl WHERE bl.firm_id = %I.firm_id '
-                       'AND bl.institution_id = (SELECT public.creditdb_my_institution())))', t, t);
+                       'AND bl.institution_id = (SELECT public.creditdb_my_institution())) '
+                       'AND EXISTS (SELECT 1 FROM public.submission s WHERE s.id = %I.submission_id '
+                       'AND s.institution_id = (SELECT public.creditdb_my_institution())))', t, t, t);
     END LOOP;
     -- an agency reads what guarantee pricing needs (loans, statements, scores, links)
     FOREACH t IN ARRAY ARRAY['firm', 'borrower_link', 'financial_statement', 'loan', 'default_event', 'score',
