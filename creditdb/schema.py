@@ -100,7 +100,11 @@ class BorrowerLink(Base):
     """Keyed hash of a bank's own borrower key -> firm. The key itself is never stored."""
 
     __tablename__ = "borrower_link"
-    __table_args__ = (UniqueConstraint("institution_id", "borrower_hash"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "borrower_hash"),
+        # the row-level-security checks ask "has this institution linked this firm?"
+        Index("ix_borrower_link_firm_institution", "firm_id", "institution_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
     borrower_hash: Mapped[str] = mapped_column(String(64))

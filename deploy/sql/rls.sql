@@ -64,9 +64,12 @@ GRANT SELECT ON public.model_version, public.score, public.guarantee, public.aud
 ------------------------------------------------------------------------------
 -- Session -> institution
 ------------------------------------------------------------------------------
+-- Deliberately SECURITY INVOKER and without SET: so the planner inlines it (policies call it
+-- in per-row checks). Every app role may read institution; names and the operator are
+-- qualified, and nobody but the owner can create objects a caller's search_path reaches.
 CREATE OR REPLACE FUNCTION public.creditdb_my_institution() RETURNS integer
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $fn$ SELECT i.id FROM public.institution i WHERE i.db_role = session_user $fn$;
+    LANGUAGE sql STABLE
+AS $fn$ SELECT i.id FROM public.institution i WHERE i.db_role::text OPERATOR(pg_catalog.=) session_user::text $fn$;
 REVOKE ALL ON FUNCTION public.creditdb_my_institution() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.creditdb_my_institution()
     TO creditdb_operator, creditdb_supervisor, creditdb_agency, creditdb_institution;

@@ -23,6 +23,9 @@ def upgrade() -> None:
     op.add_column('institution', sa.Column('db_role', sa.String(length=63), nullable=True))
     op.create_index('ix_institution_db_role', 'institution', ['db_role'], unique=True)
     op.add_column('audit_event', sa.Column('db_role', sa.String(length=63), nullable=True))
+    # row-level-security checks ask "has this institution linked this firm?" once per row;
+    # without it the planner may scan all of an institution's links per row (no statistics yet)
+    op.create_index('ix_borrower_link_firm_institution', 'borrower_link', ['firm_id', 'institution_id'])
     bind = op.get_bind()
     if bind.dialect.name == 'postgresql':
         from creditdb.security import apply_sql
@@ -38,6 +41,7 @@ def downgrade() -> None:
         for t in ('submission', 'firm', 'borrower_link', 'financial_statement', 'loan', 'default_event',
                   'score', 'guarantee', 'audit_event'):
             op.execute(f'ALTER TABLE "{t}" DISABLE ROW LEVEL SECURITY')
+    op.drop_index('ix_borrower_link_firm_institution', table_name='borrower_link')
     op.drop_column('audit_event', 'db_role')
     op.drop_index('ix_institution_db_role', table_name='institution')
     op.drop_column('institution', 'db_role')
