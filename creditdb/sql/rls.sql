@@ -194,7 +194,9 @@ CREATE OR REPLACE FUNCTION public.creditdb_firm_ids(pseudonyms text[])
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS creditdb_resolved_firm (firm_id integer PRIMARY KEY) ON COMMIT DROP;
+    IF pg_catalog.to_regclass('pg_temp.creditdb_resolved_firm') IS NULL THEN  -- (no NOTICE per call)
+        CREATE TEMP TABLE creditdb_resolved_firm (firm_id integer PRIMARY KEY) ON COMMIT DROP;
+    END IF;
     RETURN QUERY
     WITH found AS (SELECT f.pseudonym, f.id FROM public.firm f WHERE f.pseudonym = ANY (pseudonyms)),
          kept AS (INSERT INTO pg_temp.creditdb_resolved_firm (firm_id) SELECT found.id FROM found
