@@ -3,6 +3,12 @@
 Each event's ``hash`` is SHA-256 over its sequence number, time, actor, action,
 details, input and output hashes and the previous event's hash. Editing, deleting or
 reordering any stored event breaks the chain at that event, which ``verify`` names.
+
+In PostgreSQL mode events are appended through the SECURITY DEFINER function
+``creditdb_audit_append`` (deploy/sql/rls.sql): no role may UPDATE, DELETE or TRUNCATE
+``audit_event`` (a trigger refuses it even for the owner), a bank's session cannot read
+other institutions' events, and the server checks that each event extends the chain
+and records the appending login in ``db_role``.
 """
 
 from __future__ import annotations
@@ -44,14 +50,23 @@ def event_hash(*args: Any) -> str:
 def append(conn: Connection, actor: str, action: str, details: dict[str, Any],
            input_hash: str | None = None, output_hash: str | None = None) -> int:
     """Append one event inside the caller's transaction; returns its id."""
-    if conn.dialect.name == "postgresql":
+    pg = conn.dialect.name == "postgresql"
+    if pg:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
-    last = conn.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+        last = conn.execute(text("SELECT id, hash FROM creditdb_audit_tail() WHERE id IS NOT NULL")).first()
+    else:
+        last = conn.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
     event_id = (last.id + 1) if last else 1
     prev = last.hash if last else GENESIS
     ts = dt.datetime.now(dt.timezone.utc)
     details = json.loads(json.dumps(details, default=str))
     h = event_hash(event_id, ts, actor, action, details, input_hash, output_hash, prev)
+    if pg:
+        conn.execute(text(
+            "SELECT creditdb_audit_append(:id, :ts, :actor, :action, CAST(:details AS json), :ih, :oh, :prev, :h)"),
+            {"id": event_id, "ts": ts, "actor": actor, "action": action, "details": json.dumps(details),
+             "ih": input_hash, "oh": output_hash, "prev": prev, "h": h})
+        return event_id
     conn.execute(AuditEvent.__table__.insert().values(
         id=event_id, ts=ts, actor=actor, action=action, details=details,
         input_hash=input_hash, output_hash=output_hash, prev_hash=prev, hash=h))

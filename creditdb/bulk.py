@@ -5,6 +5,12 @@ pyarrow's C++ writer, and ``COPY (SELECT ...) TO STDOUT`` parsed by pyarrow's C+
 reader (:func:`read_frame`). SQLite: one ``executemany`` per batch; reads through
 SQLAlchemy rows. Both run inside the caller's transaction, so a failure anywhere rolls
 back everything.
+
+Under row-level security (a bank's login, see deploy/sql/rls.sql) PostgreSQL refuses
+``COPY FROM`` into the protected tables; there the frame is COPYed into a session
+temporary table and moved with ``INSERT ... SELECT``, so every row still passes the
+policies' WITH CHECK. Firms are looked up by pseudonym through the SECURITY DEFINER
+function ``creditdb_firm_ids`` because a bank's session cannot read unlinked firms.
 """
 
 from __future__ import annotations
@@ -45,12 +51,40 @@ def copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
             copy.write(_csv_bytes(frame))
 
 
+def rls_active(conn: Connection, table_name: str) -> bool:
+    """Whether row-level security applies to this session on ``table_name`` (PostgreSQL)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    return bool(conn.execute(text("SELECT row_security_active(CAST(:t AS regclass))"), {"t": table_name}).scalar())
+
+
+def _copy_through_temp(conn: Connection, table_name: str, frame: pd.DataFrame, suffix: str = "",
+                       fetch: bool = False) -> list:
+    """COPY into a temporary table shaped like ``table_name``'s columns, then INSERT ... SELECT.
+
+    ``suffix`` ends the INSERT (ON CONFLICT, RETURNING); with ``fetch`` its rows are returned.
+    """
+    tmp = f"tmp_{table_name}_rls"
+    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ON COMMIT DROP AS '
+                      f'SELECT {cols} FROM "{table_name}" WITH NO DATA'))
+    conn.execute(text(f'TRUNCATE "{tmp}"'))
+    copy_frame(conn, tmp, frame)
+    result = conn.execute(text(f'INSERT INTO "{table_name}" ({cols}) SELECT {cols} FROM "{tmp}"{suffix}'))
+    rows = result.all() if fetch else []
+    conn.execute(text(f'DROP TABLE "{tmp}"'))
+    return rows
+
+
 def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     """Insert all rows of ``frame`` into ``table`` by the database's fastest path."""
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
-        copy_frame(conn, table.name, frame)
+        if rls_active(conn, table.name):
+            _copy_through_temp(conn, table.name, frame)
+        else:
+            copy_frame(conn, table.name, frame)
         return
     for start in range(0, len(frame), _SQLITE_BATCH):
         conn.execute(insert(table), _records(frame.iloc[start:start + _SQLITE_BATCH]))
@@ -63,21 +97,22 @@ def insert_ignore(conn: Connection, table: Table, frame: pd.DataFrame, conflict:
     Concurrent submissions of the same firm by two institutions both succeed: the
     second insert is a no-op and the later lookup finds the firm. With ``returning``,
     PostgreSQL returns that column of the rows this call really inserted (a concurrent
-    transaction may have inserted some first); SQLite, whose writers are serialised,
-    returns None.
+    transaction may have inserted some first); SQLite, whose writers are serialised, and
+    a session under row-level security return None.
     """
     if frame.empty:
         return set() if returning else None
     if conn.dialect.name == "postgresql":
-        tmp = f"tmp_{table.name}_load"
-        conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'))
-        conn.execute(text(f'TRUNCATE "{tmp}"'))
-        copy_frame(conn, tmp, frame)
-        cols = ", ".join(f'"{c}"' for c in frame.columns)
-        rows = conn.execute(text(
-            f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{tmp}" '
-            f'ON CONFLICT ({", ".join(conflict)}) DO NOTHING' + (f' RETURNING "{returning}"' if returning else '')
-        ))
+        if rls_active(conn, table.name):
+            # Under RLS a conflict target would need SELECT on the (maybe invisible) existing
+            # row, so there any unique violation is skipped; ``conflict`` is then the only
+            # unique key besides the primary key (firm.pseudonym, borrower_link's pair). A
+            # RETURNING list would need the new rows to be visible to the session, which a
+            # bank's new firm is not until it is linked: the caller gets None, as on SQLite.
+            _copy_through_temp(conn, table.name, frame, " ON CONFLICT DO NOTHING")
+            return None
+        suffix = f' ON CONFLICT ({", ".join(conflict)}) DO NOTHING' + (f' RETURNING "{returning}"' if returning else "")
+        rows = _copy_through_temp(conn, table.name, frame, suffix, fetch=returning is not None)
         return {r[0] for r in rows} if returning else None
     stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=conflict)
     for start in range(0, len(frame), _SQLITE_BATCH):
@@ -87,10 +122,21 @@ def insert_ignore(conn: Connection, table: Table, frame: pd.DataFrame, conflict:
 
 def lookup(conn: Connection, table: Table, key: str, values: list, columns: list[str],
            where: dict | None = None) -> pd.DataFrame:
-    """Rows of ``table`` whose ``key`` is in ``values`` (batched), as a DataFrame."""
+    """Rows of ``table`` whose ``key`` is in ``values`` (batched), as a DataFrame.
+
+    Firms by pseudonym (columns among ``pseudonym``, ``id``) are resolved through
+    ``creditdb_firm_ids`` when the session is under row-level security.
+    """
     from sqlalchemy import select
 
     out = []
+    if table.name == "firm" and key == "pseudonym" and set(columns) <= {"pseudonym", "id"} and not where \
+            and rls_active(conn, "firm"):
+        for start in range(0, len(values), 20_000):
+            rows = conn.execute(text("SELECT pseudonym, id FROM creditdb_firm_ids(CAST(:v AS text[]))"),
+                                {"v": [str(v) for v in values[start:start + 20_000]]}).mappings().all()
+            out.extend(tuple(r[c] for c in columns) for r in rows)
+        return pd.DataFrame(out, columns=columns)
     cols = [table.c[c] for c in columns]
     if conn.dialect.name == "postgresql":
         # one array parameter (= ANY) instead of one bound parameter per value
@@ -155,4 +201,4 @@ def read_frame(conn: Connection, stmt: Select) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["copy_frame", "insert_frame", "insert_ignore", "lookup", "read_frame"]
+__all__ = ["copy_frame", "insert_frame", "insert_ignore", "lookup", "read_frame", "rls_active"]

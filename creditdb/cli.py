@@ -26,6 +26,7 @@ COMMANDS = {
     "audit": "creditdb.commands.audit:audit",
     "score": "creditdb.commands.score:score",
     "stats": "creditdb.commands.stats:stats",
+    "security": "creditdb.commands.security:security",
 }
 
 
@@ -39,6 +40,17 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            # PostgreSQL refused: row-level security or a missing grant (SQLSTATE 42501)
+            orig = getattr(exc, "orig", None)
+            if type(exc).__module__.startswith("sqlalchemy") and getattr(orig, "sqlstate", None) == "42501":
+                click.secho(f"error: permission denied: {str(orig).splitlines()[0]}", fg="red", err=True)
+                ctx.exit(1)
+            raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

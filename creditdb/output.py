@@ -79,4 +79,9 @@ def open_engine(create: bool = True):
     engine = make_engine()
     if create and not is_initialised(engine):
         upgrade(engine)
+        if engine.dialect.name == "postgresql":
+            from creditdb.security import ensure_key
+
+            with engine.begin() as conn:
+                ensure_key(conn)
     return engine

@@ -57,6 +57,8 @@ class Institution(Base):
     kind: Mapped[str] = mapped_column(String(32))  # bank | guarantee_corporation | government
     country: Mapped[str] = mapped_column(String(2))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    #: PostgreSQL login role of the institution (row-level security maps sessions by it)
+    db_role: Mapped[str | None] = mapped_column(String(63), unique=True, index=True)
 
 
 class Submission(Base):
@@ -98,7 +100,11 @@ class BorrowerLink(Base):
     """Keyed hash of a bank's own borrower key -> firm. The key itself is never stored."""
 
     __tablename__ = "borrower_link"
-    __table_args__ = (UniqueConstraint("institution_id", "borrower_hash"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "borrower_hash"),
+        # the row-level-security checks ask "has this institution linked this firm?"
+        Index("ix_borrower_link_firm_institution", "firm_id", "institution_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
     borrower_hash: Mapped[str] = mapped_column(String(64))
@@ -264,6 +270,8 @@ class AuditEvent(Base):
     output_hash: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: PostgreSQL login that appended the event (set by the server; not part of the hash)
+    db_role: Mapped[str | None] = mapped_column(String(63))
 
 
 __all__ = [

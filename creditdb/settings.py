@@ -55,9 +55,11 @@ def pseudonym_key(settings: Settings | None = None) -> bytes:
     """Return the secret key for firm pseudonyms (bytes).
 
     Order: ``CREDITDB_PSEUDONYM_KEY``; else, in SQLite mode, ``creditdb.key`` beside the
-    database file (created with 32 random bytes on first use). A PostgreSQL database
-    needs the environment variable: the operator must hold the key, not a file on a
-    client machine.
+    database file (created with 32 random bytes on first use).
+
+    A PostgreSQL database keeps its key inside the server (``creditdb init``) and
+    hashes there (:func:`creditdb.anonymise.pseudonymiser`); this function is then
+    only for an operator who deliberately holds a copy of the key.
     """
     env = os.environ.get("CREDITDB_PSEUDONYM_KEY")
     if env:
@@ -66,8 +68,8 @@ def pseudonym_key(settings: Settings | None = None) -> bytes:
     db_path = settings.sqlite_path()
     if db_path is None:
         raise ConfigError(
-            "CREDITDB_PSEUDONYM_KEY is not set. A server database needs the operator's "
-            "pseudonym key in the environment (see README, 'PostgreSQL')."
+            "CREDITDB_PSEUDONYM_KEY is not set. A PostgreSQL database hashes with the key "
+            "stored in the server (creditdb.anonymise.pseudonymiser); see docs/security.md."
         )
     key_file = db_path.with_name(db_path.stem + ".key") if db_path.suffix else Path(str(db_path) + ".key")
     if not key_file.exists():

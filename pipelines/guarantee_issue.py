@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from creditdb import anonymise as anon
 from creditdb.schema import Guarantee, Institution, Loan
 from pipelines.guarantees import GuaranteeDataError, build_book, frame_hash, price_book_frame
 
 AGENCY_KINDS = ("guarantee_corporation", "government")
+_ISSUE_LOCK = 727_002  # advisory lock class serialising issues on one loan (loan id = second key)
 
 
 @dataclass
@@ -75,12 +76,15 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
                 continue
             h = anon.loan_hash(key, req.bank, pd.Series([req.loan_key], dtype=object)).iloc[0]
             rows = conn.execute(select(ln.id, ln.maturity_date, ln.outstanding).where(
-                (ln.institution_id == banks[req.bank]) & (ln.loan_hash == h)).order_by(ln.id)
-                .with_for_update()).all()  # PostgreSQL: a concurrent issue on the same loan waits
+                (ln.institution_id == banks[req.bank]) & (ln.loan_hash == h)).order_by(ln.id)).all()
             if not rows:
                 problems.append(f"{req.where()}: loan_key: no loan with this key was submitted by {req.bank}")
                 continue
             loan_id, maturity = int(rows[-1].id), rows[-1].maturity_date
+            if conn.dialect.name == "postgresql":
+                # a concurrent issue on the same loan waits here and then sees this one's guarantee;
+                # an advisory lock, because an agency may read loans but not lock them FOR UPDATE
+                conn.execute(text("SELECT pg_advisory_xact_lock(:cls, :loan)"), {"cls": _ISSUE_LOCK, "loan": loan_id})
             if rows[-1].outstanding is not None and rows[-1].outstanding == 0:
                 problems.append(f"{req.where()}: outstanding: the loan is repaid (outstanding 0)")
                 continue

@@ -349,7 +349,9 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: bytes) -> pd.
                 select(Score.id, Score.firm_id, Score.pd, Score.grade, Score.fee_category, Score.reasons,
                        Score.scored_at, ModelVersion.version, FinancialStatement.fiscal_year_end)
                 .join(ModelVersion, ModelVersion.id == Score.model_version_id)
-                .join(FinancialStatement, FinancialStatement.id == Score.statement_id)
+                # outer: under row-level security a bank cannot see the statement behind the
+                # score when another member submitted it (the score itself is shared)
+                .outerjoin(FinancialStatement, FinancialStatement.id == Score.statement_id)
                 .where(Score.firm_id.in_(batch))).all()
     scores = pd.DataFrame(rows, columns=["id", "firm_id", "pd", "grade", "fee_category", "reasons", "scored_at",
                                          "model_version", "fiscal_year_end"])
@@ -365,7 +367,8 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: bytes) -> pd.
         reasons = s["reasons"] if not isinstance(s["reasons"], str) else json.loads(s["reasons"])
         out.append({"borrower_key": k, "found": True, "pd": float(s["pd"]), "grade": s["grade"],
                     "fee_category": int(s["fee_category"]), "reasons": reasons,
-                    "model_version": s["model_version"], "fiscal_year_end": str(s["fiscal_year_end"]),
+                    "model_version": s["model_version"],
+                    "fiscal_year_end": None if pd.isna(s["fiscal_year_end"]) else str(s["fiscal_year_end"]),
                     "scored_at": str(s["scored_at"])})
     return pd.DataFrame(out, columns=["borrower_key", "found", "pd", "grade", "fee_category", "reasons",
                                       "model_version", "fiscal_year_end", "scored_at"])

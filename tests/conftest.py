@@ -54,6 +54,10 @@ def _pg_template() -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine = make_engine(_pg_url(name))
         upgrade(engine)
+        from creditdb.security import set_key
+
+        with engine.begin() as conn:  # the server's key = the Python tests' key: same pseudonyms
+            set_key(conn, TEST_KEY.encode("utf-8"))
         engine.dispose()
         _pg_state["template"] = name
     return _pg_state["template"]

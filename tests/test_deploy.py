@@ -82,6 +82,6 @@ def test_compose_parses_and_wires_app_to_postgres():
 
 def test_operations_guide_covers_the_procedures():
     guide = (DEPLOY / "OPERATIONS.md").read_text()
-    for heading in ("First start", "Adding an institution", "Backup and restore", "Upgrading"):
+    for heading in ("First start", "Adding an institution", "Backup and restore", "Key rotation", "Upgrading"):
         assert re.search(rf"^## {heading}", guide, re.M), heading
     assert "pg_dump" in guide and "pg_restore" in guide and "creditdb init" in guide

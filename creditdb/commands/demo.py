@@ -40,14 +40,15 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     from creditdb.db import session_scope
     from creditdb.output import open_engine
     from creditdb.schema import Firm, Institution, Submission
-    from creditdb.settings import get_settings, pseudonym_key
+    from creditdb.anonymise import pseudonymiser
+    from creditdb.settings import get_settings
     from pipelines import synth
     from pipelines.ingest import submit_file
 
     say = (lambda *a, **k: None) if as_json else click.echo
     engine = open_engine()
     settings = get_settings()
-    key = pseudonym_key(settings)
+    key = pseudonymiser(engine, settings)
     say(f"database: {engine.url.render_as_string(hide_password=True)}")
     say(f"1/6 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
     data = synth.generate(firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate)

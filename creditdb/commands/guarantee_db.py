@@ -17,13 +17,13 @@ from creditdb.output import emit_json, open_engine, reject
 
 def resolve_firm(institution: str, borrower_key: str, as_json: bool) -> dict[str, Any]:
     """The approved model's latest score of a bank's borrower (exit 1 when missing)."""
-    from creditdb.settings import pseudonym_key
+    from creditdb.anonymise import pseudonymiser
     from pipelines.guarantees import GuaranteeDataError, firm_score
 
     engine = open_engine()
     try:
         with engine.connect() as conn:
-            return firm_score(conn, pseudonym_key(), institution, borrower_key)
+            return firm_score(conn, pseudonymiser(engine), institution, borrower_key)
     except GuaranteeDataError as exc:
         reject(str(exc), as_json=as_json)
 
@@ -217,7 +217,8 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
       creditdb guarantee issue --institution CGC1 --file to_issue.csv --json
     """
     from creditdb.commands.guarantee import _policy, _schedule
-    from creditdb.settings import get_settings, pseudonym_key
+    from creditdb.anonymise import pseudonymiser
+    from creditdb.settings import get_settings
     from pipelines.guarantee_issue import IssueRequest, issue_guarantees
     from pipelines.guarantees import GuaranteeDataError
 
@@ -236,7 +237,7 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
         requests = _read_requests(file_, as_json)
     engine = open_engine()
     try:
-        rows = issue_guarantees(engine, agency, requests, key=pseudonym_key(), actor=get_settings().actor,
+        rows = issue_guarantees(engine, agency, requests, key=pseudonymiser(engine), actor=get_settings().actor,
                                 policy=pol, schedule=sched, issued_on=date_.date() if date_ else None)
     except GuaranteeDataError as exc:
         reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)

@@ -19,13 +19,18 @@ def institution() -> None:
 @click.option("--name", required=True, help="Display name.")
 @click.option("--kind", type=click.Choice(KINDS), required=True)
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. JP.")
+@click.option("--db-role", default=None,
+              help="PostgreSQL login role of this institution (member of creditdb_institution, or "
+                   "creditdb_agency for a guarantee corporation); row-level security maps its sessions "
+                   "to this institution. See deploy/OPERATIONS.md.")
 @click.option("--json", "as_json", is_flag=True)
-def add(code: str, name: str, kind: str, country: str, as_json: bool) -> None:
+def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_json: bool) -> None:
     """Register an institution under a short CODE.
 
     \b
     Example:
       creditdb institution add BK1 --name "First Regional Bank" --kind bank --country JP
+      creditdb institution add BK2 --name "Second Bank" --kind bank --country JP --db-role bk2_app
     """
     from sqlalchemy import select
 
@@ -46,6 +51,15 @@ def add(code: str, name: str, kind: str, country: str, as_json: bool) -> None:
         s.add(inst)
         s.flush()
         row = {"id": inst.id, "code": code, "name": name, "kind": kind, "country": country}
+        if db_role:
+            from creditdb.security import SecurityError, bind_login
+
+            if engine.dialect.name != "postgresql":
+                reject("--db-role needs PostgreSQL: the embedded SQLite mode has no roles", as_json=as_json)
+            try:
+                row["db_role"] = bind_login(s.connection(), code, db_role)["db_role"]
+            except SecurityError as exc:
+                reject(str(exc), as_json=as_json)
     if as_json:
         emit_json({"ok": True, "institution": row})
     else:

@@ -72,18 +72,20 @@ def file_(file: Path, institution: str, out: Path, version: str | None, as_json:
       creditdb score file statements.csv --institution BK1 --out scores.csv --model rating-0123456789ab
     """
     from creditdb.registry import RegistryError
-    from creditdb.settings import ConfigError, pseudonym_key
+    from creditdb.anonymise import pseudonymiser
+    from creditdb.settings import ConfigError
     from pipelines.scoring import ScoreFileError, score_file, write_results
 
+    engine = open_engine()
     try:
-        key = pseudonym_key()
+        key = pseudonymiser(engine)
     except ConfigError as exc:
         reject(str(exc), as_json=as_json)
     try:
-        res, ver = score_file(open_engine(), file, institution, key, version)
+        res, ver = score_file(engine, file, institution, key, version)
     except ScoreFileError as exc:
         reject(str(exc), {"problems": exc.problems}, as_json=as_json)
-    except (RegistryError, LookupError) as exc:
+    except (RegistryError, LookupError, ConfigError, PermissionError) as exc:
         reject(str(exc), as_json=as_json)
     write_results(res, out)
     n_ok = int((res["status"] == "scored").sum())
@@ -116,7 +118,8 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
       creditdb score lookup --institution BK1 BK1-C0000001 BK1-C0000002
       creditdb score lookup --institution BK1 --keys-file my_keys.txt --json
     """
-    from creditdb.settings import ConfigError, pseudonym_key
+    from creditdb.anonymise import pseudonymiser
+    from creditdb.settings import ConfigError
     from pipelines.scoring import lookup
 
     all_keys = list(keys)
@@ -127,8 +130,9 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
     if not all_keys:
         reject("give at least one borrower key (arguments or --keys-file)", as_json=as_json)
     try:
-        res = lookup(open_engine(), institution, all_keys, pseudonym_key())
-    except (ConfigError, LookupError) as exc:
+        engine = open_engine()
+        res = lookup(engine, institution, all_keys, pseudonymiser(engine))
+    except (ConfigError, LookupError, PermissionError) as exc:
         reject(str(exc), as_json=as_json)
     records = [{k: v for k, v in r.items() if not (isinstance(v, float) and v != v)}
                for r in res.astype(object).where(res.notna(), None).to_dict("records")]
@@ -144,4 +148,5 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
             continue
         reasons = "; ".join(x["text"] for x in r["reasons"] or [])
         click.echo(f"{r['borrower_key']}: PD {r['pd'] * 100:.2f}%  grade {r['grade']}  fee category "
-                   f"{r['fee_category']}  ({r['model_version']}, statement {r['fiscal_year_end']})  {reasons}")
+                   f"{r['fee_category']}  ({r['model_version']}, statement {r['fiscal_year_end'] or 'of another member'})"
+                   f"  {reasons}")

@@ -60,18 +60,19 @@ def _write_report(path: Path, res: dict) -> None:
 
 
 def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool, report: Path | None) -> None:
-    from creditdb.settings import ConfigError, get_settings, pseudonym_key
+    from creditdb.anonymise import pseudonymiser
+    from creditdb.settings import ConfigError, get_settings
     from pipelines.ingest import UnknownInstitution, submit_file
 
     engine = open_engine()
     settings = get_settings()
     try:
-        key = pseudonym_key(settings)
+        key = pseudonymiser(engine, settings)
     except ConfigError as exc:
         reject(str(exc), as_json=as_json)
     try:
         result = submit_file(engine, kind, file, institution, key=key, actor=settings.actor, strict=strict)
-    except UnknownInstitution as exc:
+    except (UnknownInstitution, ConfigError, PermissionError) as exc:
         reject(str(exc), as_json=as_json)
     res = result.as_dict()
     if report:
