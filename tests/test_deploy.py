@@ -85,3 +85,23 @@ def test_operations_guide_covers_the_procedures():
     for heading in ("First start", "Adding an institution", "Backup and restore", "Key rotation", "Upgrading"):
         assert re.search(rf"^## {heading}", guide, re.M), heading
     assert "pg_dump" in guide and "pg_restore" in guide and "creditdb init" in guide
+
+
+def test_every_data_file_of_the_packages_ships_in_the_wheel():
+    """A data file the code reads (SQL, suites, specs, schedules) must match package-data,
+    or an installed creditdb fails where the source checkout works (e.g. `creditdb init`
+    on PostgreSQL needs creditdb/sql/*.sql)."""
+    import fnmatch
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    checked = 0
+    for package, patterns in cfg.items():
+        base = ROOT / package
+        for path in base.rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            rel = path.relative_to(base).as_posix()
+            checked += 1
+            assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{package}/{rel} is not in package-data"
+    assert checked >= 10
