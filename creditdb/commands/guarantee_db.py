@@ -85,7 +85,7 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     gives the PD of the later years; the JSON summary holds the matrix.
 
     \b
-    Examples:
+    Example:
       creditdb guarantee price-book --institution BK1 --schedule japan --out book.parquet
       creditdb guarantee price-book --term-structure migration --out book.csv --json
     """
