@@ -13,6 +13,22 @@ import click
 
 from creditdb import __version__
 
+#: PostgreSQL errors that roll a transaction back because of concurrent work (deadlock,
+#: serialization failure): safe to retry, since nothing of the transaction was written
+TRANSIENT_SQLSTATES = ("40P01", "40001")
+
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """SQLSTATE of a database error, raised by SQLAlchemy (wrapping the driver's) or by psycopg itself."""
+    orig = getattr(exc, "orig", None)
+    for e in (orig, exc):
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and type(e).__module__.split(".")[0] in ("psycopg", "sqlalchemy"):
+            return state
+    return None
+
+
 #: command name -> "module:attribute"
 COMMANDS = {
     "init": "creditdb.commands.init:init",
@@ -45,10 +61,20 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            # PostgreSQL refused: row-level security or a missing grant (SQLSTATE 42501)
-            orig = getattr(exc, "orig", None)
-            if type(exc).__module__.startswith("sqlalchemy") and getattr(orig, "sqlstate", None) == "42501":
+            from creditdb.settings import ConfigError
+
+            if isinstance(exc, ConfigError):
+                click.secho(f"error: {exc}", fg="red", err=True)
+                ctx.exit(1)
+            orig = getattr(exc, "orig", None) or exc
+            state = sqlstate(exc)
+            if state == "42501":  # PostgreSQL refused: row-level security or a missing grant
                 click.secho(f"error: permission denied: {str(orig).splitlines()[0]}", fg="red", err=True)
+                ctx.exit(1)
+            if state in TRANSIENT_SQLSTATES:
+                click.secho(f"error: the database aborted the transaction because of concurrent work "
+                            f"({str(orig).splitlines()[0]}); nothing was written, run the command again",
+                            fg="red", err=True)
                 ctx.exit(1)
             raise
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_URL = "sqlite:///creditdb.sqlite"
+#: length of ``audit_event.actor`` (creditdb/schema.py)
+ACTOR_MAX = 100
 
 
 class ConfigError(RuntimeError):
@@ -48,6 +50,8 @@ def get_settings() -> Settings:
         actor = os.environ.get("CREDITDB_ACTOR") or getpass.getuser()
     except Exception:  # pragma: no cover - no passwd entry in some containers
         actor = "unknown"
+    if len(actor) > ACTOR_MAX:
+        raise ConfigError(f"CREDITDB_ACTOR is {len(actor)} characters long; the audit trail keeps at most {ACTOR_MAX}")
     return Settings(url=url, actor=actor)
 
 

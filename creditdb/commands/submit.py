@@ -59,8 +59,13 @@ def _write_report(path: Path, res: dict) -> None:
 
 
 
+#: tries of a submission the database aborted because of concurrent work
+SUBMIT_ATTEMPTS = 3
+
+
 def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool, report: Path | None) -> None:
     from creditdb.anonymise import pseudonymiser
+    from creditdb.cli import TRANSIENT_SQLSTATES, sqlstate
     from creditdb.settings import ConfigError, get_settings
     from pipelines.ingest import UnknownInstitution, submit_file
 
@@ -70,10 +75,19 @@ def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool
         key = pseudonymiser(engine, settings)
     except ConfigError as exc:
         reject(str(exc), as_json=as_json)
-    try:
-        result = submit_file(engine, kind, file, institution, key=key, actor=settings.actor, strict=strict)
-    except (UnknownInstitution, ConfigError, PermissionError) as exc:
-        reject(str(exc), as_json=as_json)
+    for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+        try:
+            result = submit_file(engine, kind, file, institution, key=key, actor=settings.actor, strict=strict)
+            break
+        except (UnknownInstitution, ConfigError, PermissionError) as exc:
+            reject(str(exc), as_json=as_json)
+        except Exception as exc:
+            # two banks creating the same new firms at once can deadlock in PostgreSQL; the
+            # whole submission was rolled back, so it is simply submitted again
+            if sqlstate(exc) not in TRANSIENT_SQLSTATES or attempt == SUBMIT_ATTEMPTS:
+                raise
+            click.echo(f"{file}: concurrent submission conflict, nothing stored; retrying ({attempt}/"
+                       f"{SUBMIT_ATTEMPTS - 1})", err=True)
     res = result.as_dict()
     if report:
         _write_report(report, res)
