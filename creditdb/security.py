@@ -1,8 +1,8 @@
 """PostgreSQL access control: apply the role/RLS SQL, bind logins, set and rotate the key.
 
-The SQL is in ``deploy/sql`` (what a DBA reads and applies) and, byte-identical, in
-``creditdb/sql`` (what the package ships and the migration and ``creditdb security
-apply`` run; ``tests/test_security_pg.py`` checks the two are the same). SQLite, the
+The SQL is in ``creditdb/sql`` (what the package ships and the migration and
+``creditdb security apply`` run); ``deploy/sql`` (what a DBA reads and applies by hand)
+is a link to it, so there is one copy to edit. SQLite, the
 embedded single-user mode, has no roles: see docs/security.md.
 """
 

@@ -129,6 +129,8 @@ def world(tmp_path_factory):
 
 
 def test_deploy_sql_is_the_sql_the_package_applies():
+    # deploy/sql is a link to creditdb/sql (one copy to edit); should it ever become a
+    # directory of its own, the two must still be byte-identical
     for name in ("roles.sql", "rls.sql"):
         assert (ROOT / "deploy" / "sql" / name).read_bytes() == (ROOT / "creditdb" / "sql" / name).read_bytes(), name
 
