@@ -67,6 +67,7 @@ class DbHasher:
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
+        from creditdb.db import sqlstate
         from creditdb.settings import ConfigError
 
         out: list[str] = []
@@ -78,7 +79,7 @@ class DbHasher:
                     out += conn.execute(text("SELECT creditdb_pseudonyms(CAST(:v AS text[]))"),
                                         {"v": [str(v) for v in values[start:start + self.batch]]}).scalar_one()
         except DBAPIError as exc:
-            state = getattr(exc.orig, "sqlstate", None)
+            state = sqlstate(exc)
             msg = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
             if state == "42501":
                 raise PermissionError(msg) from None

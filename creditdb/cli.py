@@ -13,22 +13,6 @@ import click
 
 from creditdb import __version__
 
-#: PostgreSQL errors that roll a transaction back because of concurrent work (deadlock,
-#: serialization failure): safe to retry, since nothing of the transaction was written
-TRANSIENT_SQLSTATES = ("40P01", "40001")
-
-
-
-def sqlstate(exc: BaseException) -> str | None:
-    """SQLSTATE of a database error, raised by SQLAlchemy (wrapping the driver's) or by psycopg itself."""
-    orig = getattr(exc, "orig", None)
-    for e in (orig, exc):
-        state = getattr(e, "sqlstate", None)
-        if isinstance(state, str) and type(e).__module__.split(".")[0] in ("psycopg", "sqlalchemy"):
-            return state
-    return None
-
-
 #: command name -> "module:attribute"
 COMMANDS = {
     "init": "creditdb.commands.init:init",
@@ -61,6 +45,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            from creditdb.db import TRANSIENT_SQLSTATES, sqlstate
             from creditdb.settings import ConfigError
 
             if isinstance(exc, ConfigError):

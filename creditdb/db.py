@@ -13,6 +13,19 @@ from creditdb.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+#: PostgreSQL errors that roll a transaction back because of concurrent work (deadlock,
+#: serialization failure): safe to retry, since nothing of the transaction was written
+TRANSIENT_SQLSTATES = ("40P01", "40001")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """SQLSTATE of a database error, raised by SQLAlchemy (wrapping the driver's) or by psycopg itself."""
+    for e in (getattr(exc, "orig", None), exc):
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str) and type(e).__module__.split(".")[0] in ("psycopg", "sqlalchemy"):
+            return state
+    return None
+
 
 def make_engine(url: str | None = None) -> Engine:
     """Create an engine for ``url`` (default: ``CREDITDB_URL``)."""

@@ -55,7 +55,8 @@ def neutralise_frame(frame):
     out = frame.copy()
     for col in out.columns:
         s = out[col]
-        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+        if (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+                or isinstance(s.dtype, pd.CategoricalDtype)):
             out[col] = s.astype(object).map(neutralise_formula)
     return out
 

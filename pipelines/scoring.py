@@ -34,6 +34,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from creditdb import registry
+from creditdb.anonymise import Key
 from creditdb.registry import RegistryError
 from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution, ModelVersion, Score
 from models.calibration import Calibration
@@ -152,11 +153,14 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     # reindex, not map: map of an empty Series (no default events stored) fails on datetimes
     dflt_date = pd.Series(last_default.reindex(latest["firm_id"].to_numpy()).to_numpy(), index=latest.index)
     in_default = (dflt_date.notna() & (dflt_date > latest["fiscal_year_end"])).to_numpy()
+    # PostgreSQL's COPY takes the reasons as JSON text (composed in bulk); SQLite's JSON
+    # column serialises the lists itself
+    as_json = engine.dialect.name == "postgresql"
     parts = []
     bar = _bar(len(latest), "scoring", progress)
     for start in range(0, len(latest), CHUNK):
         chunk = latest.iloc[start:start + CHUNK]
-        parts.append(scorer.score(chunk, reasons_as_json=True))
+        parts.append(scorer.score(chunk, reasons_as_json=as_json))
         bar.update(len(chunk))
     bar.close()
     res = pd.concat(parts)
@@ -164,9 +168,10 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     res.loc[in_default, "pd"] = 1.0
     res.loc[in_default, "grade"] = dg.grade
     res.loc[in_default, "fee_category"] = dg.fee_category
-    res.loc[in_default, "reasons"] = pd.Series(
-        [json.dumps([{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}])
-         for x in dflt_date[in_default]], index=res.index[in_default], dtype=object)
+    default_reasons = [[{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}]
+                       for x in dflt_date[in_default]]
+    res.loc[in_default, "reasons"] = pd.Series([json.dumps(r) for r in default_reasons] if as_json else default_reasons,
+                                               index=res.index[in_default], dtype=object)
     now = dt.datetime.now(dt.timezone.utc)
     frame = pd.DataFrame({
         "model_version_id": scorer.id, "firm_id": latest["firm_id"].astype("int64").to_numpy(),
@@ -181,8 +186,6 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
                                  + frame["pd"].to_numpy(dtype="<f8").tobytes()
                                  + "|".join(frame["grade"]).encode()).hexdigest()
     with engine.begin() as conn:
-        if conn.dialect.name != "postgresql":  # SQLAlchemy's JSON type serialises the lists itself
-            frame["reasons"] = [json.loads(r) for r in frame["reasons"]]
         insert_frame(conn, Score.__table__, frame)
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
                                                   "firms": len(frame), "in_default": int(in_default.sum())},
@@ -232,7 +235,7 @@ def _read_statements_file(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[
     return pd.concat(raws), pd.concat(typeds), problems
 
 
-def score_file(engine: Engine, path: Path, institution: str, key: bytes,
+def score_file(engine: Engine, path: Path, institution: str, key: Key,
                version: str | None = None) -> tuple[pd.DataFrame, str]:
     """Score a bank's statements file without storing it; returns (results, model version).
 
@@ -321,7 +324,7 @@ def write_results(frame: pd.DataFrame, out: Path) -> None:
     write_safe_csv(frame, out)
 
 
-def lookup(engine: Engine, institution: str, keys: list[str], key: bytes) -> pd.DataFrame:
+def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.DataFrame:
     """Latest stored score of each of ``institution``'s borrowers given by its own keys.
 
     Returns one row per distinct key in input order: ``borrower_key``, ``found``, and

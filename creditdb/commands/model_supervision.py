@@ -82,9 +82,8 @@ def approve(version: str, by: str, note: str, as_json: bool) -> None:
     """
     from creditdb.approval import ApprovalError
     from creditdb.approval import approve as run
-    from creditdb.settings import get_settings
-
     from creditdb.schema import ModelVersion
+    from creditdb.settings import get_settings
 
     limit = ModelVersion.__table__.c.approved_by.type.length
     if not by.strip() or len(by) > limit:

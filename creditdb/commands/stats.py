@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from creditdb.output import neutralise_formula, emit_json
+from creditdb.output import emit_json, write_safe_csv
 
 DIMENSION_NAMES = ("industry", "region", "size", "year")
 
@@ -55,11 +55,7 @@ def _text_table(records: list[dict], by: list[str], ratios: list[str]) -> str:
 
 def _write_csv(path: Path, table) -> None:
     """CSV of the table; text values that a spreadsheet would run as a formula are neutralised."""
-    out = table.copy()
-    for col in out.columns:
-        if not (out[col].dtype.kind in "iufb" or str(out[col].dtype) == "Int64"):
-            out[col] = out[col].map(lambda v: "" if v is None or v != v else neutralise_formula(str(v))).astype("object")
-    out.to_csv(path, index=False, na_rep="", encoding="utf-8", lineterminator="\r\n")  # CRLF: a CR in a value is quoted
+    write_safe_csv(table, path)
 
 
 def _write_html(path: Path, records: list[dict], columns: list[str], meta: dict) -> None:

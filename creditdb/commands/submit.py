@@ -65,7 +65,7 @@ SUBMIT_ATTEMPTS = 3
 
 def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool, report: Path | None) -> None:
     from creditdb.anonymise import pseudonymiser
-    from creditdb.cli import TRANSIENT_SQLSTATES, sqlstate
+    from creditdb.db import TRANSIENT_SQLSTATES, sqlstate
     from creditdb.settings import ConfigError, get_settings
     from pipelines.ingest import UnknownInstitution, submit_file
 
