@@ -225,13 +225,21 @@ class ModelVersion(Base):
 
 
 class Score(Base):
-    """A PD given to one firm's statement by one model version."""
+    """A PD given to one firm's statement by one model version.
+
+    Scores are written a million at a time, so the references (model version, firm,
+    statement) are not per-row foreign keys, whose checks cost PostgreSQL twice as much
+    as writing the rows (BENCHMARKS.md). :func:`pipelines.score_store.write_scores`
+    checks them set-wise in the writing transaction instead, more strictly (the
+    statement must belong to the firm, the model must not be retired); no application
+    role may delete firms, statements or model versions (``creditdb/sql/rls.sql``).
+    """
 
     __tablename__ = "score"
     id: Mapped[int] = mapped_column(primary_key=True)
-    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"), index=True)
-    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
-    statement_id: Mapped[int] = mapped_column(ForeignKey("financial_statement.id"))
+    model_version_id: Mapped[int] = mapped_column(index=True)  # -> model_version.id, checked on write
+    firm_id: Mapped[int] = mapped_column(index=True)  # -> firm.id, checked on write
+    statement_id: Mapped[int] = mapped_column()  # -> financial_statement.id of firm_id, checked on write
     pd: Mapped[float] = mapped_column(Double)
     grade: Mapped[str] = mapped_column(String(8))
     fee_category: Mapped[int] = mapped_column(Integer)

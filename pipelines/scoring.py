@@ -136,14 +136,14 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
                 actor: str = "unknown", progress: bool | None = None) -> dict[str, Any]:
     """Score every firm's latest statement in force; write score rows; return a summary."""
     from creditdb import audit
-    from creditdb.bulk import insert_frame
-    from pipelines.features import latest_statements, load_defaults, load_statements
+    from pipelines.features import latest_statements, load_defaults, load_scoring_statements
+    from pipelines.score_store import write_scores
 
     as_of = as_of or dt.date.today()
     with engine.connect() as conn:
         scorer = load_scorer(conn, version)
         # the latest statement and the one before (growth rates) are all a score needs
-        st = load_statements(conn, latest_per_firm=2, fiscal_year_end_max=as_of)
+        st = load_scoring_statements(conn, as_of, latest=2)
         defaults = load_defaults(conn)
     latest = latest_statements(st, as_of)
     if latest.empty:
@@ -178,7 +178,7 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
         "statement_id": latest["statement_id"].astype("int64").to_numpy(),
         "pd": res["pd"].astype("float64").to_numpy(), "grade": res["grade"].astype(str).to_numpy(),
         "fee_category": res["fee_category"].astype("int64").to_numpy(),
-        "reasons": list(res["reasons"]), "scored_at": now,
+        "reasons": res["reasons"].reset_index(drop=True), "scored_at": now,  # no per-row copy of a million texts
     })
     input_hash = hashlib.sha256(scorer.model.model_sha256.encode() + b"|" + as_of.isoformat().encode() + b"|"
                                 + frame["statement_id"].to_numpy(dtype="<i8").tobytes()).hexdigest()
@@ -186,7 +186,7 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
                                  + frame["pd"].to_numpy(dtype="<f8").tobytes()
                                  + "|".join(frame["grade"]).encode()).hexdigest()
     with engine.begin() as conn:
-        insert_frame(conn, Score.__table__, frame)
+        write_scores(conn, frame)
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
                                                   "firms": len(frame), "in_default": int(in_default.sum())},
                      input_hash=input_hash, output_hash=output_hash)

@@ -16,20 +16,16 @@ from creditdb.bulk import read_frame
 from creditdb.schema import FinancialStatement, Submission
 
 
-def statements_as_of(conn: Connection, as_of: dt.datetime | None = None, latest_per_firm: int | None = None,
-                     fiscal_year_end_max: dt.date | None = None) -> pd.DataFrame:
+def statements_as_of(conn: Connection, as_of: dt.datetime | None = None) -> pd.DataFrame:
     """The statements in force at ``as_of`` (default: now), one per firm, period and institution.
 
-    ``fiscal_year_end_max``: only statements with fiscal year end on or before that date.
-    ``latest_per_firm``: only each firm's latest that many fiscal year ends (e.g. 2 = the
-    latest statement and the previous one, all a score needs); filtered in the database.
+    (Scoring reads only each firm's latest statements:
+    :func:`pipelines.features.load_scoring_statements`.)
     """
     s = FinancialStatement.__table__
     stmt = select(s, Submission.received_at).join(Submission, Submission.id == s.c.submission_id)
     if as_of is not None:
         stmt = stmt.where(Submission.received_at <= as_of)
-    if fiscal_year_end_max is not None:
-        stmt = stmt.where(s.c.fiscal_year_end <= fiscal_year_end_max)
     ranked = stmt.add_columns(
         func.row_number().over(
             partition_by=(s.c.firm_id, s.c.fiscal_year_end, s.c.institution_id),
@@ -37,13 +33,6 @@ def statements_as_of(conn: Connection, as_of: dt.datetime | None = None, latest_
         ).label("rn")
     ).subquery()
     current = select(ranked).where(ranked.c.rn == 1)
-    if latest_per_firm is not None:
-        current = current.add_columns(func.dense_rank().over(
-            partition_by=ranked.c.firm_id, order_by=ranked.c.fiscal_year_end.desc()).label("fye_rank")).subquery()
-        current = select(*[c for c in current.c if c.name != "fye_rank"]).where(current.c.fye_rank <= latest_per_firm)
-        sub = current.subquery()
-        current = select(sub).order_by(sub.c.firm_id, sub.c.fiscal_year_end)
-    else:
-        current = current.order_by(ranked.c.firm_id, ranked.c.fiscal_year_end)
+    current = current.order_by(ranked.c.firm_id, ranked.c.fiscal_year_end)
     frame = read_frame(conn, current)
     return frame.drop(columns=["rn"])

@@ -16,7 +16,9 @@ from creditdb import audit
 from creditdb.cli import cli
 from creditdb.schema import AuditEvent, Institution, ModelVersion, Score
 from pipelines import synth
-from pipelines.features import latest_statements, load_defaults, load_statements, training_table
+from models.ratios import FEATURE_NAMES
+from pipelines.features import (latest_statements, load_defaults, load_scoring_statements, load_statements,
+                                training_table)
 from pipelines.ingest import submit_file
 from tests import factories as F
 from tests.conftest import TEST_KEY
@@ -107,10 +109,12 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path):
     # scoring reads each firm's latest two statements only: same features as from the whole history
     with db.engine.connect() as conn:
         everything = load_statements(conn)
-        short = load_statements(conn, latest_per_firm=2, fiscal_year_end_max=dt.date.fromisoformat(CUTOFF))
+        short = load_scoring_statements(conn, dt.date.fromisoformat(CUTOFF), latest=2)
     full = latest_statements(everything, CUTOFF)
     assert len(short) < len(everything) and len(full) == firms_n
-    pd.testing.assert_frame_equal(latest_statements(short, CUTOFF), full)
+    keys = ["statement_id", "firm_id", "fiscal_year_end", *FEATURE_NAMES]
+    as_ns = lambda f: f[keys].astype({"fiscal_year_end": "datetime64[ns]"})  # noqa: E731 - resolution varies by driver
+    pd.testing.assert_frame_equal(as_ns(latest_statements(short, CUTOFF)), as_ns(full))
     assert all(h.input_hash and h.output_hash for h in hashes)
 
     # batch scoring of a bank file: keyed by the bank's borrower keys, nothing written

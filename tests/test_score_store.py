@@ -1,0 +1,125 @@
+"""Scoring's database edges: the latest statements in force, and score rows checked on write.
+
+``score`` has no per-row foreign keys (migration 0003); ``write_scores`` checks the
+references set-wise instead. ``load_scoring_statements`` selects each firm's latest two
+statements in force in SQL; it is compared with an independent pandas selection from
+the full history (``load_statements`` + ``in_force``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from creditdb.schema import FinancialStatement, Institution, ModelVersion, Score
+from pipelines.features import SCORING_AMOUNTS, load_scoring_statements, load_statements
+from pipelines.ingest import submit_file
+from pipelines.score_store import ScoreReferenceError, write_scores
+from tests import factories as F
+from tests.conftest import TEST_KEY
+
+AS_OF = dt.date(2022, 12, 31)
+
+
+def submit(engine, tmp_path, frame: pd.DataFrame, bank: str, name: str) -> None:
+    res = submit_file(engine, "statements", F.write_csv(frame, tmp_path / f"{name}.csv"), bank,
+                      key=TEST_KEY.encode(), progress=False)
+    assert res.status == "loaded", res.as_dict()
+
+
+@pytest.fixture
+def stored(db, tmp_path):
+    """Two banks; firms 0-5 with fiscal years 2019-2023; overlaps and a correction."""
+    with db.engine.begin() as conn:
+        for code in ("BK1", "BK2"):
+            conn.execute(insert(Institution).values(code=code, name=code, kind="bank", country="JP"))
+    years = pd.concat([F.statements(6, "BK1", year=y).assign(sales=lambda f, y=y: f.sales + y)
+                       for y in (2019, 2020, 2021, 2022, 2023)], ignore_index=True)
+    years = years.drop(index=years.index[(years.borrower_key == "BK1-B00005") & (years.fiscal_year_end != "2021-03-31")])
+    submit(db.engine, tmp_path, years, "BK1", "bk1")
+    # the same firms 0-2 (same corporate numbers) from another bank, later: in force for 2022
+    submit(db.engine, tmp_path, F.statements(3, "BK2", year=2022).assign(net_income=123_456), "BK2", "bk2")
+    # BK1 corrects firm 3's 2021 statement (not among its latest two? it is: 2021 and 2022)
+    fix = F.statements(6, "BK1", year=2021).iloc[[3]].assign(net_income=-7_000_000)
+    submit(db.engine, tmp_path, fix, "BK1", "fix")
+    return db
+
+
+def test_latest_two_in_force_equal_an_independent_pandas_selection(stored):
+    with stored.engine.connect() as conn:
+        got = load_scoring_statements(conn, AS_OF, latest=2)
+        history = load_statements(conn)  # in force per firm and period, chosen in pandas
+    ref = history.loc[history.fiscal_year_end <= pd.Timestamp(AS_OF)]
+    ref = ref.sort_values(["firm_id", "fiscal_year_end"]).groupby("firm_id").tail(2).reset_index(drop=True)
+    assert list(got.statement_id) == list(ref.statement_id)
+    assert (got.fiscal_year_end <= pd.Timestamp(AS_OF)).all() and len(got) == 6 * 2 - 1  # firm 5: one year only
+    for c in ("firm_id", "fiscal_year_end", *SCORING_AMOUNTS, "industry", "established_year"):
+        pd.testing.assert_series_equal(got[c], ref[c].astype(got[c].dtype), check_names=False, obj=c)
+    # the corrections won: BK2's later 2022 statements, BK1's corrected 2021 one
+    assert (got.loc[(got.firm_id.isin(ref.firm_id.unique()[:3])) & (got.fiscal_year_end.dt.year == 2022),
+                    "net_income"] == 123_456).all()
+    assert (got.net_income == -7_000_000).sum() == 1
+
+
+def test_latest_one_and_nothing_before_the_first_statement(stored):
+    with stored.engine.connect() as conn:
+        one = load_scoring_statements(conn, AS_OF, latest=1)
+        none = load_scoring_statements(conn, dt.date(2018, 12, 31))
+    assert len(one) == 6 and one.firm_id.is_unique
+    assert none.empty and "net_income" in none.columns
+
+
+def _model(conn, status: str = "approved") -> int:
+    return conn.execute(insert(ModelVersion).values(
+        version=f"m-{status}", created_by="t", status=status, artifact="x", artifact_sha256="0" * 64, spec={},
+        data_fingerprint="0" * 64, code_version="t", seed=0, metrics={}).returning(ModelVersion.id)).scalar_one()
+
+
+def _frame(conn, mv: int) -> pd.DataFrame:
+    s = conn.execute(select(FinancialStatement.id, FinancialStatement.firm_id)).all()
+    return pd.DataFrame({"model_version_id": mv, "firm_id": [r.firm_id for r in s], "statement_id": [r.id for r in s],
+                         "pd": 0.01, "grade": "3", "fee_category": 2, "reasons": [[] for _ in s],
+                         "scored_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})
+
+
+def _scores(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Score)).scalar_one()
+
+
+@pytest.mark.parametrize("break_it", ["statement of another firm", "unknown statement", "unknown model",
+                                      "retired model", "two models"])
+def test_bad_references_are_refused_and_nothing_is_written(stored, break_it):
+    engine = stored.engine
+    with engine.begin() as conn:
+        mv = _model(conn)
+        frame = _frame(conn, mv)
+    if stored.kind == "postgres":
+        frame["reasons"] = "[]"  # PostgreSQL's COPY takes the JSON text
+    if break_it == "statement of another firm":
+        frame.loc[0, "firm_id"] = frame.loc[len(frame) - 1, "firm_id"]
+    elif break_it == "unknown statement":
+        frame.loc[3, "statement_id"] = 10**9
+    elif break_it == "unknown model":
+        frame["model_version_id"] = mv + 1000
+    elif break_it == "retired model":
+        with engine.begin() as conn:
+            conn.execute(update(ModelVersion).where(ModelVersion.id == mv).values(status="retired"))
+    else:
+        frame.loc[0, "model_version_id"] = mv + 1
+    with pytest.raises(ScoreReferenceError):
+        with engine.begin() as conn:
+            write_scores(conn, frame)
+    assert _scores(engine) == 0
+    # the unbroken frame goes in whole
+    if break_it != "retired model":
+        with engine.connect() as conn:
+            good = _frame(conn, mv)
+        if stored.kind == "postgres":
+            good["reasons"] = "[]"
+        with engine.begin() as conn:
+            write_scores(conn, good)
+        assert _scores(engine) == len(good) > 0
