@@ -16,6 +16,8 @@ function ``creditdb_firm_ids`` because a bank's session cannot read unlinked fir
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -88,6 +90,34 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
         return
     for start in range(0, len(frame), _SQLITE_BATCH):
         conn.execute(insert(table), _records(frame.iloc[start:start + _SQLITE_BATCH]))
+
+
+@contextmanager
+def copy_stream(conn: Connection, table: Table, columns: list[str]) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """One PostgreSQL ``COPY ... FROM STDIN`` fed frame by frame: yields ``write(frame)``.
+
+    psycopg's queued writer sends each frame from a worker thread, so the server
+    ingests one frame while the caller computes the next. Under row-level security the
+    stream goes to a session temporary table moved with ``INSERT ... SELECT`` when the
+    block ends (as :func:`insert_frame`). An exception inside the block aborts the COPY
+    (the caller's transaction is then to be rolled back).
+    """
+    from psycopg.copy import QueuedLibpqWriter
+
+    rls = rls_active(conn, table.name)
+    target = f"tmp_{table.name}_rls" if rls else table.name
+    cols = ", ".join(f'"{c}"' for c in columns)
+    if rls:
+        conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{target}" ON COMMIT DROP AS '
+                          f'SELECT {cols} FROM "{table.name}" WITH NO DATA'))
+        conn.execute(text(f'TRUNCATE "{target}"'))
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT csv)', writer=QueuedLibpqWriter(cur)) as copy:
+            yield lambda frame: copy.write(_csv_bytes(frame[columns])) if len(frame) else None
+    if rls:
+        conn.execute(text(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{target}"'))
+        conn.execute(text(f'DROP TABLE "{target}"'))
 
 
 def insert_ignore(conn: Connection, table: Table, frame: pd.DataFrame, conflict: list[str],
@@ -202,4 +232,4 @@ def read_frame(conn: Connection, stmt: Select, date_as_object: bool = True) -> p
     return frame
 
 
-__all__ = ["copy_frame", "insert_frame", "insert_ignore", "lookup", "read_frame", "rls_active"]
+__all__ = ["copy_frame", "copy_stream", "insert_frame", "insert_ignore", "lookup", "read_frame", "rls_active"]

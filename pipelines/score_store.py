@@ -10,16 +10,22 @@ transaction and before writing, what they would have checked and a little more:
 
 The pairs go to a temporary table (COPY on PostgreSQL) and one anti-join finds those
 without a statement. Any failure raises :class:`ScoreReferenceError` and nothing is
-written. No application role may delete firms, statements or model versions
+written (the caller's transaction rolls back). :class:`ScoreWriter` streams a scoring
+run's rows part by part (PostgreSQL ingests one part while the next is computed) and
+checks the references of all of them before the transaction can commit. No application role may delete firms, statements or model versions
 (``creditdb/sql/rls.sql``), so a checked reference stays valid.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from types import TracebackType
+
+import numpy as np
 import pandas as pd
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, and_, select
 
-from creditdb.bulk import insert_frame
+from creditdb.bulk import copy_stream, insert_frame
 from creditdb.schema import FinancialStatement, ModelVersion, Score
 
 COLUMNS = ["model_version_id", "firm_id", "statement_id", "pd", "grade", "fee_category", "reasons", "scored_at"]
@@ -29,13 +35,18 @@ class ScoreReferenceError(ValueError):
     """Score rows refer to a model version, firm or statement that is not stored (or a retired model)."""
 
 
-def check_references(conn: Connection, model_version_id: int, refs: pd.DataFrame) -> None:
-    """Raise :class:`ScoreReferenceError` unless the model and every ``(statement_id, firm_id)`` of ``refs`` exist."""
+def check_model(conn: Connection, model_version_id: int) -> None:
+    """Raise :class:`ScoreReferenceError` unless the model version is stored and not retired."""
     status = conn.execute(select(ModelVersion.status).where(ModelVersion.id == model_version_id)).scalar_one_or_none()
     if status is None:
         raise ScoreReferenceError(f"model version id {model_version_id} is not in the registry")
     if status == "retired":
         raise ScoreReferenceError(f"model version id {model_version_id} is retired and may not score")
+
+
+def check_references(conn: Connection, model_version_id: int, refs: pd.DataFrame) -> None:
+    """Raise :class:`ScoreReferenceError` unless the model and every ``(statement_id, firm_id)`` of ``refs`` exist."""
+    check_model(conn, model_version_id)
     if refs.empty:
         return
     tmp = Table("tmp_score_refs", MetaData(), Column("statement_id", Integer), Column("firm_id", Integer),
@@ -56,6 +67,49 @@ def check_references(conn: Connection, model_version_id: int, refs: pd.DataFrame
         raise ScoreReferenceError(f"score rows refer to statements that are not stored for their firm: {shown}")
 
 
+class ScoreWriter:
+    """Writes one scoring run's rows (one model version) in the caller's transaction.
+
+    ``with ScoreWriter(conn, model_version_id) as w: w.write(frame)`` for each part
+    (columns :data:`COLUMNS`). The model is checked on entry; on PostgreSQL the parts
+    go through one COPY stream (:func:`creditdb.bulk.copy_stream`), elsewhere by
+    :func:`creditdb.bulk.insert_frame`; on a clean exit the ``(statement_id, firm_id)``
+    pairs of every part are checked (:func:`check_references`) and a failure raises,
+    so the caller's transaction rolls back. ``rows``: rows written.
+    """
+
+    def __init__(self, conn: Connection, model_version_id: int) -> None:
+        self.conn, self.model_version_id, self.rows = conn, int(model_version_id), 0
+        self._refs: list[pd.DataFrame] = []
+        self._stack = ExitStack()
+        self._write = None
+
+    def __enter__(self) -> "ScoreWriter":
+        check_model(self.conn, self.model_version_id)
+        if self.conn.dialect.name == "postgresql":
+            self._write = self._stack.enter_context(copy_stream(self.conn, Score.__table__, COLUMNS))
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Queue the rows of ``frame`` (``pd``: one-year PD, a fraction) for the ``score`` table."""
+        if frame.empty:
+            return
+        if not np.all(frame["model_version_id"].to_numpy() == self.model_version_id):
+            raise ScoreReferenceError(f"this run writes model version id {self.model_version_id} only")
+        self._refs.append(frame[["statement_id", "firm_id"]].astype("int64"))
+        if self._write is not None:
+            self._write(frame)
+        else:
+            insert_frame(self.conn, Score.__table__, frame[COLUMNS])
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stack.__exit__(exc_type, exc, tb)  # ends the COPY (aborts it on an exception)
+        if exc_type is None and self._refs:
+            check_references(self.conn, self.model_version_id, pd.concat(self._refs, ignore_index=True))
+
+
 def write_scores(conn: Connection, frame: pd.DataFrame) -> None:
     """Check the references of ``frame`` (columns :data:`COLUMNS`, one model version) and insert it.
 
@@ -67,8 +121,8 @@ def write_scores(conn: Connection, frame: pd.DataFrame) -> None:
         raise ScoreReferenceError(f"one model version per write, got {sorted(int(v) for v in versions)}")
     if frame.empty:
         return
-    check_references(conn, int(versions[0]), frame)
-    insert_frame(conn, Score.__table__, frame[COLUMNS])
+    with ScoreWriter(conn, int(versions[0])) as writer:
+        writer.write(frame)
 
 
-__all__ = ["COLUMNS", "ScoreReferenceError", "check_references", "write_scores"]
+__all__ = ["COLUMNS", "ScoreReferenceError", "ScoreWriter", "check_model", "check_references", "write_scores"]

@@ -43,7 +43,7 @@ from models.ratios import FEATURE_NAMES
 from models.rating import RatingModel, load_model
 from models.reasons import explain
 
-CHUNK = 1_000_000  # firms per scoring pass: TreeSHAP patterns are shared within a pass (models.treeshap)
+CHUNK = 250_000  # firms per scoring part: the database stores one part while the next is scored
 
 
 @dataclass
@@ -132,12 +132,38 @@ def _bar(total: int, desc: str, progress: bool | None):
     return tqdm(total=total, desc=desc, unit="firms", file=sys.stderr, disable=disable, leave=False)
 
 
+def _score_part(scorer: Scorer, part: pd.DataFrame, default_date: pd.Series, in_default: np.ndarray,
+                as_json: bool, now: dt.datetime) -> pd.DataFrame:
+    """``score`` rows of one part of the firms: PD (one year), grade, fee category, reasons.
+
+    Firms ``in_default`` (a default event after their latest statement) get PD 1, the
+    default grade and the reason "In default since <date>".
+    """
+    res = scorer.score(part, reasons_as_json=as_json)
+    if in_default.any():
+        dg = scorer.scale.default
+        res.loc[in_default, "pd"] = 1.0
+        res.loc[in_default, "grade"] = dg.grade
+        res.loc[in_default, "fee_category"] = dg.fee_category
+        since = [[{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}]
+                 for x in default_date[in_default]]
+        res.loc[in_default, "reasons"] = pd.Series([json.dumps(r) for r in since] if as_json else since,
+                                                   index=res.index[in_default], dtype=object)
+    return pd.DataFrame({
+        "model_version_id": scorer.id, "firm_id": part["firm_id"].astype("int64").to_numpy(),
+        "statement_id": part["statement_id"].astype("int64").to_numpy(),
+        "pd": res["pd"].astype("float64").to_numpy(), "grade": res["grade"].astype(str).to_numpy(),
+        "fee_category": res["fee_category"].astype("int64").to_numpy(),
+        "reasons": res["reasons"].reset_index(drop=True), "scored_at": now,  # no per-row copy of the texts
+    })
+
+
 def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | None = None,
                 actor: str = "unknown", progress: bool | None = None) -> dict[str, Any]:
     """Score every firm's latest statement in force; write score rows; return a summary."""
     from creditdb import audit
     from pipelines.features import latest_statements, load_defaults, load_scoring_statements
-    from pipelines.score_store import write_scores
+    from pipelines.score_store import ScoreWriter
 
     as_of = as_of or dt.date.today()
     with engine.connect() as conn:
@@ -156,40 +182,28 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     # PostgreSQL's COPY takes the reasons as JSON text (composed in bulk); SQLite's JSON
     # column serialises the lists itself
     as_json = engine.dialect.name == "postgresql"
-    parts = []
-    bar = _bar(len(latest), "scoring", progress)
-    for start in range(0, len(latest), CHUNK):
-        chunk = latest.iloc[start:start + CHUNK]
-        parts.append(scorer.score(chunk, reasons_as_json=as_json))
-        bar.update(len(chunk))
-    bar.close()
-    res = pd.concat(parts)
     dg = scorer.scale.default
-    res.loc[in_default, "pd"] = 1.0
-    res.loc[in_default, "grade"] = dg.grade
-    res.loc[in_default, "fee_category"] = dg.fee_category
-    default_reasons = [[{"feature": "default_event", "text": f"In default since {x.date()}", "contribution": None}]
-                       for x in dflt_date[in_default]]
-    res.loc[in_default, "reasons"] = pd.Series([json.dumps(r) for r in default_reasons] if as_json else default_reasons,
-                                               index=res.index[in_default], dtype=object)
     now = dt.datetime.now(dt.timezone.utc)
-    frame = pd.DataFrame({
-        "model_version_id": scorer.id, "firm_id": latest["firm_id"].astype("int64").to_numpy(),
-        "statement_id": latest["statement_id"].astype("int64").to_numpy(),
-        "pd": res["pd"].astype("float64").to_numpy(), "grade": res["grade"].astype(str).to_numpy(),
-        "fee_category": res["fee_category"].astype("int64").to_numpy(),
-        "reasons": res["reasons"].reset_index(drop=True), "scored_at": now,  # no per-row copy of a million texts
-    })
-    input_hash = hashlib.sha256(scorer.model.model_sha256.encode() + b"|" + as_of.isoformat().encode() + b"|"
-                                + frame["statement_id"].to_numpy(dtype="<i8").tobytes()).hexdigest()
-    output_hash = hashlib.sha256(frame["firm_id"].to_numpy(dtype="<i8").tobytes()
-                                 + frame["pd"].to_numpy(dtype="<f8").tobytes()
-                                 + "|".join(frame["grade"]).encode()).hexdigest()
-    with engine.begin() as conn:
-        write_scores(conn, frame)
+    done: list[pd.DataFrame] = []  # the written rows without their reasons, for the hashes and the summary
+    bar = _bar(len(latest), "scoring", progress)
+    with engine.begin() as conn:  # the rows and their audit event: one transaction
+        with ScoreWriter(conn, scorer.id) as writer:
+            for start in range(0, len(latest), CHUNK):  # PostgreSQL stores one part while the next is scored
+                part = slice(start, start + CHUNK)
+                frame = _score_part(scorer, latest.iloc[part], dflt_date.iloc[part], in_default[part], as_json, now)
+                writer.write(frame)
+                done.append(frame.drop(columns="reasons"))
+                bar.update(len(frame))
+        frame = pd.concat(done, ignore_index=True)
+        input_hash = hashlib.sha256(scorer.model.model_sha256.encode() + b"|" + as_of.isoformat().encode() + b"|"
+                                    + frame["statement_id"].to_numpy(dtype="<i8").tobytes()).hexdigest()
+        output_hash = hashlib.sha256(frame["firm_id"].to_numpy(dtype="<i8").tobytes()
+                                     + frame["pd"].to_numpy(dtype="<f8").tobytes()
+                                     + "|".join(frame["grade"]).encode()).hexdigest()
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
                                                   "firms": len(frame), "in_default": int(in_default.sum())},
                      input_hash=input_hash, output_hash=output_hash)
+    bar.close()
     counts = frame["grade"].value_counts()
     return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": len(frame),
             "in_default": int(in_default.sum()), "mean_pd": float(frame["pd"].mean()),
