@@ -454,3 +454,34 @@ def test_a_bank_cannot_attach_itself_to_firms_by_guessing_ids(world):
                p=py_hmac("corp|JP|9000000000000")) == w.q("owner", "SELECT id FROM firm WHERE pseudonym = :p",
                                                           p=py_hmac("corp|JP|9000000000000"))
     assert w.q("bk2", "SELECT count(*) FROM firm WHERE id = :f", f=only_bk1)[0][0] == 0
+
+
+def test_operator_streams_score_rows_through_row_level_security(world):
+    """The operator's scoring run: COPY is refused under RLS, so the stream goes through a temp table."""
+    import pandas as pd
+
+    from creditdb.bulk import rls_active
+    from pipelines.score_store import ScoreReferenceError, ScoreWriter
+
+    w = world
+    with w.engines["operator"].connect() as conn:
+        tx = conn.begin()
+        assert rls_active(conn, "score")
+        mv = conn.execute(text("SELECT id FROM model_version WHERE version = 'm1'")).scalar_one()
+        st = conn.execute(text("SELECT id, firm_id FROM financial_statement ORDER BY id")).all()
+        before = conn.execute(text("SELECT count(*) FROM score")).scalar_one()
+        frame = pd.DataFrame({"model_version_id": mv, "firm_id": [r.firm_id for r in st],
+                              "statement_id": [r.id for r in st], "pd": 0.02, "grade": "B", "fee_category": 3,
+                              "reasons": '[{"feature": "roa", "text": "Low return on assets", "contribution": 0.1}]',
+                              "scored_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})
+        with ScoreWriter(conn, mv) as writer:
+            writer.write(frame.iloc[:4])
+            writer.write(frame.iloc[4:])
+        assert conn.execute(text("SELECT count(*) FROM score")).scalar_one() == before + len(frame) > before
+        tx.rollback()
+        tx = conn.begin()
+        with pytest.raises(ScoreReferenceError):
+            with ScoreWriter(conn, mv) as writer:
+                writer.write(frame.assign(statement_id=frame.statement_id.iloc[::-1].to_numpy()))
+        tx.rollback()
+    assert w.q("owner", "SELECT count(*) FROM score")[0][0] == before
