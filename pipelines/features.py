@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select, text
 
@@ -176,6 +177,16 @@ def training_table(statements: pd.DataFrame, defaults: pd.DataFrame, cutoff: dt.
     return out.sort_values(["fiscal_year_end", "statement_id"], kind="stable").reset_index(drop=True)
 
 
+def _sorted_by_firm_and_date(st: pd.DataFrame) -> bool:
+    """Whether rows are already ordered by ``firm_id`` then ``fiscal_year_end``."""
+    firm = st["firm_id"].to_numpy()
+    fye = st["fiscal_year_end"].to_numpy()
+    if len(firm) < 2 or pd.isna(fye).any():
+        return len(firm) < 2
+    up, same = firm[1:] > firm[:-1], firm[1:] == firm[:-1]
+    return bool(np.all(up | (same & (fye[1:] >= fye[:-1]))))
+
+
 def latest_statements(statements: pd.DataFrame, as_of: dt.date | str | pd.Timestamp | None = None) -> pd.DataFrame:
     """Each firm's latest statement with fiscal year end on or before ``as_of``, with features.
 
@@ -183,11 +194,13 @@ def latest_statements(statements: pd.DataFrame, as_of: dt.date | str | pd.Timest
     rows (all input columns; a raw column named like a feature, e.g. ``industry``, is
     renamed ``<name>_code``) joined with the feature columns, one row per firm.
     """
-    st = statements.copy()
+    st = statements.copy(deep=False)  # copy-on-write: no copy of a million rows
     st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
     if as_of is not None:
         st = st.loc[st["fiscal_year_end"] <= pd.Timestamp(as_of)]
-    st = st.sort_values(["firm_id", "fiscal_year_end"], kind="stable").reset_index(drop=True)
+    if not _sorted_by_firm_and_date(st):  # load_scoring_statements' rows come sorted
+        st = st.sort_values(["firm_id", "fiscal_year_end"], kind="stable")
+    st = st.reset_index(drop=True)
     feats = feature_frame(st)
     last = ~st["firm_id"].duplicated(keep="last")
     clash = {c: f"{c}_code" for c in FEATURE_NAMES if c in st.columns}  # e.g. industry: raw text kept as industry_code

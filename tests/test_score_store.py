@@ -123,3 +123,13 @@ def test_bad_references_are_refused_and_nothing_is_written(stored, break_it):
         with engine.begin() as conn:
             write_scores(conn, good)
         assert _scores(engine) == len(good) > 0
+
+
+def test_latest_statements_do_not_depend_on_row_order(stored):
+    from pipelines.features import latest_statements
+
+    with stored.engine.connect() as conn:
+        ordered = load_scoring_statements(conn, AS_OF, latest=2)
+    shuffled = ordered.sample(frac=1, random_state=1)
+    assert not shuffled.statement_id.is_monotonic_increasing
+    pd.testing.assert_frame_equal(latest_statements(shuffled, AS_OF), latest_statements(ordered, AS_OF))
