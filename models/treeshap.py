@@ -153,8 +153,13 @@ def _patterns(tree: _Tree, cols: _Columns) -> np.ndarray:
     return code
 
 
-def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2) -> Contributions:
-    """Exact TreeSHAP contributions of ``booster`` for every row of ``X`` (see module docstring)."""
+def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
+                  raw: np.ndarray | None = None) -> Contributions:
+    """Exact TreeSHAP contributions of ``booster`` for every row of ``X`` (see module docstring).
+
+    ``raw``: ``booster.predict(X, raw_score=True)`` when the caller has it already (the
+    safety net checks each row's sum against it); computed here otherwise.
+    """
     M = numeric_matrix(booster, X)
     n, f = M.shape
     if n == 0:
@@ -197,7 +202,9 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2) -> Co
 
         list(pool.map(add, range(0, n, CHUNK)))
 
-    raw = booster.predict(M, raw_score=True)
+    raw = booster.predict(M, raw_score=True) if raw is None else np.asarray(raw, dtype=np.float64)
+    if raw.shape != (n,):
+        raise ValueError(f"raw scores: expected {n} values, got shape {raw.shape}")
     bad = np.flatnonzero(~np.isclose(values.sum(axis=1), raw, rtol=0.0, atol=TOLERANCE))
     if len(bad):
         values[bad] = booster.predict(M[bad], pred_contrib=True)
