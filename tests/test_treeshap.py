@@ -62,7 +62,7 @@ def test_safety_net_catches_a_wrong_decision(monkeypatch):
     X, y = _data(2000, 3)
     booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbosity": -1, "num_threads": 1},
                         lgb.Dataset(X, label=y), num_boost_round=10)
-    monkeypatch.setattr(treeshap, "_goes_left", lambda node, cols, out: out.fill(True))  # every row goes left
+    monkeypatch.setattr(treeshap, "_goes_left", lambda node, cols, rows, out: out.fill(1))  # every row goes left
     got = treeshap.contributions(booster, X)
     raw = booster.predict(X, raw_score=True)
     ref = booster.predict(X, pred_contrib=True)
