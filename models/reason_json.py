@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import json
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -44,20 +47,24 @@ def rounded6(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return m, ok, r
 
 
-def contribution_texts(c: np.ndarray) -> pa.Array:
-    """``repr(round(float(v), 6))`` for every value of ``c`` (float64) as a pyarrow string array."""
+def contribution_texts(c: np.ndarray, suffix: str = "", blank: np.ndarray | None = None) -> pa.Array:
+    """``repr(round(float(v), 6)) + suffix`` for every value of ``c`` (float64), pyarrow strings.
+
+    ``blank``: mask of entries written as ``""`` instead (unused reason slots).
+    """
     m, ok, r = rounded6(c)
     m = np.where(ok, m, 0)
     whole = pc.cast(pa.array(m // MILLION), pa.large_string())
     frac = m % MILLION
     digits = pc.utf8_rtrim(pc.utf8_lpad(pc.cast(pa.array(frac), pa.large_string()), width=6, padding="0"),
                            characters="0")
-    digits = pc.if_else(pa.array(frac == 0), pa.scalar("0", pa.large_string()), digits)
-    out = pc.binary_join_element_wise(whole, digits, _s("."))
-    odd = ~ok
-    if odd.any():
-        out = pc.replace_with_mask(out, pa.array(odd),
-                                   pa.array([repr(v) for v in r[odd].tolist()], type=pa.large_string()))
+    digits = pc.if_else(pa.array(frac == 0), _s("0"), digits)
+    out = pc.binary_join_element_wise(whole, _s("."), digits, _s(suffix), _s(""))
+    blank = np.zeros(len(m), dtype=bool) if blank is None else blank
+    other = ~ok | blank
+    if other.any():
+        fill = ["" if b else repr(v) + suffix for v, b in zip(r[other].tolist(), blank[other].tolist())]
+        out = pc.replace_with_mask(out, pa.array(other), pa.array(fill, type=pa.large_string()))
     return out
 
 
@@ -67,34 +74,58 @@ def item_prefix(feature: str, text: str) -> str:
             + json.dumps(text, ensure_ascii=False) + ', "contribution": ')
 
 
-def json_lists(prefix_code: np.ndarray, prefixes: list[str], contribution: np.ndarray,
-               count: np.ndarray) -> np.ndarray:
-    """JSON text per row (object array of str) of its first ``count[row]`` items.
+#: characters ``json.dumps(..., ensure_ascii=False)`` escapes; other text is only put in quotes
+NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+
+
+def item_prefixes(features: list[str], feature_of: np.ndarray, texts: list[str]) -> pa.Array:
+    """:func:`item_prefix` of ``(features[feature_of[i]], texts[i])`` for every ``i``, in bulk."""
+    heads = pa.array(['{"feature": ' + json.dumps(f, ensure_ascii=False) + ', "text": "' for f in features],
+                     type=pa.large_string())
+    words = pa.array(texts, type=pa.large_string())
+    out = pc.binary_join_element_wise(pc.take(heads, pa.array(feature_of, type=pa.int64())), words,
+                                      _s('", "contribution": '), _s(""))
+    odd = pc.match_substring_regex(words, NEEDS_ESCAPE)
+    if pc.any(odd).as_py():
+        where = np.flatnonzero(odd.to_numpy(zero_copy_only=False))
+        out = pc.replace_with_mask(out, odd, pa.array([item_prefix(features[feature_of[i]], texts[i]) for i in where],
+                                                      type=pa.large_string()))
+    return out
+
+
+def text_column(values: pa.Array) -> Any:
+    """Strings as pandas stores text by default (arrow-backed ``str`` without copies, else objects)."""
+    dtype = pd.Series(["x"]).dtype
+    if isinstance(dtype, pd.StringDtype):
+        return pd.array(values, dtype=dtype)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def json_lists(prefix_code: np.ndarray, prefixes: list[str] | pa.Array, contribution: np.ndarray,
+               count: np.ndarray) -> pa.Array:
+    """JSON text per row (pyarrow strings) of its first ``count[row]`` items.
 
     Item ``r`` of a row is ``prefixes[prefix_code[row, r]]`` + the contribution's number
     + ``"}"``; items are joined with ``", "`` inside ``[...]`` (``json.dumps`` layout).
     """
     n, k = prefix_code.shape
     if n == 0:
-        return np.array([], dtype=object)
-    vocab = pa.array(prefixes, type=pa.large_string())
-    items = []
-    for r in range(k):
+        return pa.array([], type=pa.large_string())
+    vocab = prefixes if isinstance(prefixes, pa.Array) else pa.array(prefixes, type=pa.large_string())
+    empty = len(vocab)  # index of "" in the vocabularies below (an unused slot)
+    first = pa.concat_arrays([vocab, pa.array([""], type=pa.large_string())])
+    later = pa.concat_arrays([pc.binary_join_element_wise(_s(", "), vocab, _s("")),
+                              pa.array([""], type=pa.large_string())])
+    parts: list[Any] = [_s("[")]
+    for r in range(k):  # a row's items are its first ranks; unused slots are empty strings
         unused = count <= r
         if unused.all():
             break
-        head = pc.take(vocab, pa.array(np.where(unused, 0, prefix_code[:, r]), mask=unused))
-        items.append(pc.binary_join_element_wise(head, contribution_texts(np.where(unused, 1.0, contribution[:, r])),
-                                                 _s("}"), _s("")))
-    close = pa.scalar("]", pa.large_string())
-    tail: pa.Array | pa.Scalar = close
-    for item in reversed(items[1:]):  # a row's items are its first ranks: a null item ends the row
-        tail = pc.coalesce(pc.binary_join_element_wise(_s(", "), item, tail, _s("")), tail)
-    if not items:
-        return np.full(n, "[]", dtype=object)
-    out = pc.coalesce(pc.binary_join_element_wise(_s("["), items[0], tail, _s("")),
-                      pa.scalar("[]", pa.large_string()))
-    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=object)
+        parts.append(pc.take(first if r == 0 else later, pa.array(np.where(unused, empty, prefix_code[:, r]))))
+        parts.append(contribution_texts(np.where(unused, 1.0, contribution[:, r]), "}", unused))
+    if len(parts) == 1:  # no row has a reason
+        return pa.array(["[]"] * n, type=pa.large_string())
+    return pc.binary_join_element_wise(*parts, _s("]"), _s(""))
 
 
-__all__ = ["contribution_texts", "item_prefix", "json_lists", "rounded6"]
+__all__ = ["contribution_texts", "item_prefix", "item_prefixes", "json_lists", "rounded6", "text_column"]

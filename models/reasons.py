@@ -118,21 +118,22 @@ def _top_k(C: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(column order, values) of the ``k`` largest entries per row, largest first, ties by column.
 
     Equal to the first ``k`` columns of a stable ``argsort(-C)`` wherever the values are
-    positive (the only ones reported); ``k`` passes of ``argmax`` instead of a full sort.
+    positive (the only ones reported); ``k`` passes of ``argmax`` (first maximum) instead
+    of a full sort, over the feature-major copy.
     """
     n = len(C)
     if np.isnan(C).any():  # argmax and argsort place NaN differently: keep the sort
         order = np.argsort(-C, axis=1, kind="stable")[:, :k]
         return order, np.take_along_axis(C, order, axis=1)
-    W = C.copy()
+    W = np.array(C.T, order="C")  # (features, rows)
     rows = np.arange(n)
     order = np.empty((n, k), dtype=np.int64)
     best = np.empty((n, k), dtype=np.float64)
     for r in range(k):
-        j = W.argmax(axis=1)
+        j = W.argmax(axis=0)
         order[:, r] = j
-        best[:, r] = W[rows, j]
-        W[rows, j] = -np.inf
+        best[:, r] = W[j, rows]
+        W[j, rows] = -np.inf
     return order, best
 
 
@@ -187,15 +188,19 @@ def top_reason_arrays(contributions: pd.DataFrame | np.ndarray, X: pd.DataFrame,
     text = np.full((n, k), -1, dtype=np.int64)
     vocab: list[str] = []
     vocab_feature: list[int] = []
-    for f in np.unique(feature[keep]):
-        m = feature == f
-        rows = np.nonzero(m)[0]
+    slots = np.flatnonzero(keep.ravel())  # row-major: row * k + rank
+    by_feature = slots[np.argsort(feature.ravel()[slots], kind="stable")]  # rows ascending within a feature
+    fs = feature.ravel()[by_feature]
+    cuts = np.flatnonzero(np.diff(fs)) + 1
+    text_flat = text.ravel()
+    for part in np.split(by_feature, cuts) if len(by_feature) else []:
+        f = int(feature.ravel()[part[0]])
         name = names[f]
-        codes, words = _texts_of(features.get(name), name, X[name] if name in X.columns else None, rows,
+        codes, words = _texts_of(features.get(name), name, X[name] if name in X.columns else None, part // k,
                                  None if directions is None else directions.get(name, 0))
-        text[m] = codes + len(vocab)
+        text_flat[part] = codes + len(vocab)
         vocab += words
-        vocab_feature += [int(f)] * len(words)
+        vocab_feature += [f] * len(words)
     return TopReasons(list(names), feature, contribution, count, text, vocab,
                       np.asarray(vocab_feature, dtype=np.int64))
 
@@ -260,12 +265,14 @@ def explain_arrays(model: Any, X: pd.DataFrame, top: int = 3, features: dict[str
                              names=list(model.feature_names_))
 
 
-def reasons_as_json(t: TopReasons) -> np.ndarray:
-    """Per row, ``json.dumps`` (``ensure_ascii=False``) of :func:`reasons_as_lists`' list, composed in bulk."""
-    from models.reason_json import item_prefix, json_lists
+def reasons_as_json(t: TopReasons) -> Any:
+    """Per row, ``json.dumps`` (``ensure_ascii=False``) of :func:`reasons_as_lists`' list, composed in bulk.
 
-    prefixes = [item_prefix(t.names[f], w) for f, w in zip(t.vocab_feature.tolist(), t.vocab)]
-    return json_lists(t.text, prefixes, t.contribution, t.count)
+    Returned as pandas stores text by default (an arrow-backed ``str`` array, else objects).
+    """
+    from models.reason_json import item_prefixes, json_lists, text_column
+
+    return text_column(json_lists(t.text, item_prefixes(t.names, t.vocab_feature, t.vocab), t.contribution, t.count))
 
 
 def reasons_as_lists(t: TopReasons) -> list[list[dict[str, Any]]]:
