@@ -43,7 +43,7 @@ import pandas as pd
 
 ZERO_THRESHOLD = 1e-35  # LightGBM kZeroThreshold
 MAX_PATTERN_BITS = 22  # bincount over 2^bits patterns; larger trees use np.unique
-CHUNK = 16_384  # rows per block when adding up trees (one feature's block of sums stays in L1/L2)
+CHUNK = 65_536  # rows per block when adding up trees (a block of one feature's sums stays in L2)
 BLOCK = 65_536  # rows per block when working out decision patterns
 TOLERANCE = 1e-9
 
