@@ -130,9 +130,12 @@ def _top_k(C: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.empty((n, k), dtype=np.int64)
     best = np.empty((n, k), dtype=np.float64)
     for r in range(k):
-        j = W.argmax(axis=0)
+        top = W.max(axis=0)
+        j = np.zeros(n, dtype=np.int64)
+        for f in range(len(W) - 1, -1, -1):  # the first column holding the maximum (argmax's choice)
+            j = np.where(W[f] == top, f, j)
         order[:, r] = j
-        best[:, r] = W[j, rows]
+        best[:, r] = top
         W[j, rows] = -np.inf
     return order, best
 

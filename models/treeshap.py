@@ -233,9 +233,17 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
         # per tree, only the columns it can change: TreeSHAP leaves the others at exactly 0, and
         # adding a zero never changes a sum that starts at +0.0 (it is never -0.0), so skipping
         # them keeps every sum bit for bit (same addends, same order)
-        columns = [(np.ascontiguousarray(table.T), np.flatnonzero((table != 0.0).any(axis=0)), idx)
-                   for table, idx in tables]
+        # a column that every tree fills with one value whatever the row (the bias: each tree's
+        # expected value) is the same sum for every row: added up once, in the same order
+        constant = [j for j in range(f + 1) if all((table[:, j] == table[0, j]).all() for table, _ in tables)]
+        columns = [(np.ascontiguousarray(table.T), np.setdiff1d(np.flatnonzero((table != 0.0).any(axis=0)), constant),
+                    idx) for table, idx in tables]
         values_t = np.zeros((f + 1, n), dtype=np.float64)  # feature-major: each sum runs along a row
+        for j in constant:
+            total = np.zeros(1)
+            for table, _ in tables:
+                total += table[0, j]
+            values_t[j] = total[0]
 
         def add(start: int) -> None:
             """Sum the trees' contributions for one block of rows, trees in LightGBM's order."""

@@ -262,3 +262,17 @@ def test_contribution_texts_equal_repr_of_round():
     blank = np.arange(len(values)) % 3 == 0
     got = contribution_texts(values, "}", blank).to_pylist()
     assert got == ["" if b else repr(round(v, 6)) + "}" for v, b in zip(values.tolist(), blank)]
+
+
+def test_top_k_equals_a_stable_sort_where_values_are_positive():
+    from models.reasons import _top_k
+
+    rng = np.random.default_rng(8)
+    C = rng.integers(-3, 4, (5000, 7)) / 4.0  # many ties, zeros and negatives
+    C[:50] = -1.0  # rows without a positive value
+    order, best = _top_k(C, 3)
+    ref = np.argsort(-C, axis=1, kind="stable")[:, :3]
+    keep = np.take_along_axis(C, ref, axis=1) > 0
+    assert np.array_equal(best > 0, keep)
+    assert np.array_equal(np.where(keep, order, -1), np.where(keep, ref, -1))
+    assert np.array_equal(np.where(keep, best, 0.0), np.where(keep, np.take_along_axis(C, ref, axis=1), 0.0))
