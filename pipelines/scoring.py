@@ -106,7 +106,7 @@ def reasons_json(long: pd.DataFrame, index: pd.Index) -> np.ndarray:
     code[pos, slot] = pairs
     contribution[pos, slot] = long["contribution"].to_numpy(dtype=np.float64)[order]
     out = json_lists(code, [item_prefix(str(f), str(t)) for f, t in prefixes], contribution, count)
-    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=object) if len(out) else np.array([], dtype=object)
 
 
 def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
