@@ -212,8 +212,12 @@ class RatingModel:
         c = self.contribution_matrix(X, raw=raw)
         return pd.DataFrame(c, index=X.index, columns=[*self.feature_names_, "bias"])
 
-    def contribution_matrix(self, X: pd.DataFrame, raw: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`contributions` as a ``(rows, features + 1)`` float64 array (log-odds, bias last)."""
+    def contribution_matrix(self, X: pd.DataFrame, raw: Any = None) -> np.ndarray:
+        """:meth:`contributions` as a ``(rows, features + 1)`` float64 array (log-odds, bias last).
+
+        ``raw``: the rows' :meth:`raw_score`, or a ``concurrent.futures.Future`` of it (it may
+        be predicted in another thread meanwhile), or ``None`` to predict it here.
+        """
         from models.treeshap import contributions
 
         return contributions(self._check_fitted(), self._aligned(X), raw=raw).values

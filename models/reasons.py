@@ -260,8 +260,11 @@ def explain(model: Any, X: pd.DataFrame, top: int = 3,
 
 
 def explain_arrays(model: Any, X: pd.DataFrame, top: int = 3, features: dict[str, FeatureSpec] | None = None,
-                   raw: np.ndarray | None = None) -> TopReasons:
-    """:func:`explain` as :class:`TopReasons` (rows = positions of ``X``), without the long frame."""
+                   raw: Any = None) -> TopReasons:
+    """:func:`explain` as :class:`TopReasons` (rows = positions of ``X``), without the long frame.
+
+    ``raw``: as for :meth:`models.rating.RatingModel.contribution_matrix` (array, future or None).
+    """
     Xa = model._aligned(X)
     values = model.contribution_matrix(Xa, raw=raw)
     return top_reason_arrays(values, Xa, top=top, features=features, directions=model.monotone_constraints_,

@@ -34,7 +34,7 @@ plus the bias (expected value) column.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -188,11 +188,14 @@ def _patterns(tree: _Tree, cols: _Columns) -> np.ndarray:
 
 
 def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
-                  raw: np.ndarray | None = None) -> Contributions:
+                  raw: np.ndarray | Future | None = None) -> Contributions:
     """Exact TreeSHAP contributions of ``booster`` for every row of ``X`` (see module docstring).
 
     ``raw``: ``booster.predict(X, raw_score=True)`` when the caller has it already (the
-    safety net checks each row's sum against it); computed here otherwise.
+    safety net checks each row's sum against it), or a future of it (a caller may predict
+    with ``booster`` in another thread meanwhile: the per-tree predictions here use a copy
+    of the booster, since LightGBM keeps a prediction's iteration range in the booster);
+    computed here otherwise.
     """
     M = numeric_matrix(booster, X)
     n, f = M.shape
@@ -204,6 +207,7 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
         for node in tree.nodes:
             if not node.numerical:
                 node.table = cols.left_table(node)
+    own = lgb.Booster(model_str=booster.model_to_string())  # iteration ranges set here touch no one else's
     predict_lock = threading.Lock()
     positions = np.arange(n, dtype=np.int64)
 
@@ -224,7 +228,7 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
         else:
             _, reps, idx = np.unique(code, return_index=True, return_inverse=True)
         with predict_lock:  # LightGBM keeps the iteration range of a prediction in the booster
-            table = booster.predict(M[reps], pred_contrib=True, start_iteration=t, num_iteration=1)
+            table = own.predict(M[reps], pred_contrib=True, start_iteration=t, num_iteration=1)
         small = np.uint16 if len(reps) <= np.iinfo(np.uint16).max else np.int64
         return np.asarray(table, dtype=np.float64), idx.astype(small)
 
@@ -258,12 +262,14 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
         list(pool.map(add, range(0, n, CHUNK)))
     values = values_t.T
 
-    raw = booster.predict(M, raw_score=True) if raw is None else np.asarray(raw, dtype=np.float64)
+    if raw is None:
+        raw = booster.predict(M, raw_score=True)
+    raw = np.asarray(raw.result() if isinstance(raw, Future) else raw, dtype=np.float64)
     if raw.shape != (n,):
         raise ValueError(f"raw scores: expected {n} values, got shape {raw.shape}")
     bad = np.flatnonzero(~np.isclose(values.sum(axis=1), raw, rtol=0.0, atol=TOLERANCE))
     if len(bad):
-        values[bad] = booster.predict(M[bad], pred_contrib=True)
+        values[bad] = own.predict(M[bad], pred_contrib=True)
     return Contributions(values, int(len(bad)), int(sum(len(t) for t, _ in tables)))
 
 

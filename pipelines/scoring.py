@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,13 @@ class Scorer:
         """
         cols = list(FEATURE_NAMES)
         Xc = X[cols]
-        raw = self.model.raw_score(Xc) if len(Xc) else np.array([])
+        if not len(Xc):
+            raw = np.array([])
+        else:  # the raw score (LightGBM, GIL released) is predicted while TreeSHAP runs; it is also its check
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(self.model.raw_score, Xc)
+                top = R.explain_arrays(self.model, Xc, top=3, raw=pending)
+                raw = pending.result()
         pd_ = self.calibration.predict(raw) if len(Xc) else np.array([])
         grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
         out = pd.DataFrame({"pd": pd_, "grade": grades,
@@ -75,7 +82,6 @@ class Scorer:
         if not len(Xc):
             out["reasons"] = np.array([], dtype=object)
             return out
-        top = R.explain_arrays(self.model, Xc, top=3, raw=raw)  # the raw score is the contributions' check
         if reasons_as_json:
             out["reasons"] = R.reasons_as_json(top)
             return out

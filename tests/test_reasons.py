@@ -276,3 +276,17 @@ def test_top_k_equals_a_stable_sort_where_values_are_positive():
     assert np.array_equal(best > 0, keep)
     assert np.array_equal(np.where(keep, order, -1), np.where(keep, ref, -1))
     assert np.array_equal(np.where(keep, best, 0.0), np.where(keep, np.take_along_axis(C, ref, axis=1), 0.0))
+
+
+def test_json_lists_in_threads_equal_one_pass():
+    from models.reason_json import item_prefix, json_lists, json_rows
+
+    rng = np.random.default_rng(4)
+    n = 120_000
+    prefixes = [item_prefix(f"f{i}", f'text "{i}" \u00d7') for i in range(50)]
+    code = rng.integers(0, 50, (n, 3))
+    contribution = rng.exponential(0.2, (n, 3))
+    count = rng.integers(0, 4, n)
+    split = json_lists(code, prefixes, contribution, count, threads=2)
+    assert split.num_chunks == 2
+    assert split.to_pylist() == json_rows(code, prefixes, contribution, count).to_pylist()

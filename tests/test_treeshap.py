@@ -88,3 +88,19 @@ def test_raw_score_from_the_caller_is_the_check():
     assert treeshap.contributions(booster, X, raw=off).fallback_rows == 7
     with pytest.raises(ValueError, match="raw scores"):
         treeshap.contributions(booster, X, raw=raw[:-1])
+
+
+def test_raw_score_may_be_predicted_meanwhile_with_the_same_booster():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _data(3000, 6)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbosity": -1, "num_threads": 1},
+                        lgb.Dataset(X, label=y), num_boost_round=30)
+    ref = booster.predict(X, pred_contrib=True)
+    raw = booster.predict(X, raw_score=True)
+    with ThreadPoolExecutor(1) as pool:  # the caller's full-range prediction runs during the per-tree ones
+        pending = pool.submit(lambda: [booster.predict(X, raw_score=True) for _ in range(5)][-1])
+        got = treeshap.contributions(booster, X, raw=pending)
+    assert got.fallback_rows == 0
+    assert np.array_equal(pending.result(), raw)
+    np.testing.assert_allclose(got.values, ref, rtol=0, atol=1e-12)
