@@ -15,7 +15,16 @@ pattern therefore have *identical* SHAP vectors for that tree. This module
 2. per tree, finds the distinct patterns and runs LightGBM's own TreeSHAP
    (``pred_contrib`` with ``start_iteration=t, num_iteration=1``) on one representative
    row per pattern;
-3. adds each tree's contributions to every row by table look-up.
+3. adds each tree's contributions to every row by table look-up, tree after tree in
+   LightGBM's order, feature by feature and only for the features the tree can change
+   (the others are exactly 0; the bias, each tree's expected value, is the same sum for
+   every row and is added up once) -- the same sums, bit for bit, as adding whole rows.
+
+Decisions are worked out in cache-sized blocks of rows, one ``x <= threshold`` per node
+on a variant of the feature's column that already routes missing values (``_Columns``).
+The per-tree ``pred_contrib`` calls use a copy of the booster: LightGBM keeps the
+iteration range of a prediction in the booster, so a caller may predict with its own
+booster in another thread meanwhile (``Scorer.score`` does, for the raw score).
 
 The result equals LightGBM's ``pred_contrib`` up to floating-point summation order
 (differences ~1e-15; ``tests/test_treeshap.py`` compares the two on numerical,
