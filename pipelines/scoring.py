@@ -72,7 +72,10 @@ class Scorer:
         else:  # the raw score (LightGBM, GIL released) is predicted while TreeSHAP runs; it is also its check
             with ThreadPoolExecutor(1) as pool:
                 pending = pool.submit(self.model.raw_score, Xc)
-                top = R.explain_arrays(self.model, Xc, top=3, raw=pending)
+                if reasons_as_json:
+                    reasons = R.explain_json(self.model, Xc, top=3, raw=pending)
+                else:
+                    reasons = R.reasons_as_lists(R.explain_arrays(self.model, Xc, top=3, raw=pending))
                 raw = pending.result()
         pd_ = self.calibration.predict(raw) if len(Xc) else np.array([])
         grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
@@ -82,10 +85,7 @@ class Scorer:
         if not len(Xc):
             out["reasons"] = np.array([], dtype=object)
             return out
-        if reasons_as_json:
-            out["reasons"] = R.reasons_as_json(top)
-            return out
-        out["reasons"] = pd.Series(R.reasons_as_lists(top), index=X.index, dtype=object)
+        out["reasons"] = reasons if reasons_as_json else pd.Series(reasons, index=X.index, dtype=object)
         return out
 
 

@@ -290,3 +290,14 @@ def test_json_lists_in_threads_equal_one_pass():
     split = json_lists(code, prefixes, contribution, count, threads=2)
     assert split.num_chunks == 2
     assert split.to_pylist() == json_rows(code, prefixes, contribution, count).to_pylist()
+
+
+def test_explain_json_in_row_parts_equals_one_pass(edge_model):
+    from models.reasons import explain_arrays, explain_json, reasons_as_json
+
+    X, m = edge_model
+    big = pd.concat([X] * 35, ignore_index=True)  # enough rows for two parts
+    split = explain_json(m, big, top=3, threads=2)
+    whole = reasons_as_json(explain_arrays(m, big, top=3), threads=1)
+    assert len(split) == len(big)
+    assert list(split) == list(whole)
