@@ -201,18 +201,26 @@ class RatingModel:
         p = 1.0 / (1.0 + np.exp(-self.raw_score(X)))
         return np.column_stack([1.0 - p, p])
 
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+    def contributions(self, X: pd.DataFrame, raw: np.ndarray | None = None) -> pd.DataFrame:
         """Tree SHAP contributions to the raw score, one column per feature plus ``bias``.
 
         Each row sums to :meth:`raw_score`. Exactly LightGBM's ``pred_contrib`` (path-
         dependent TreeSHAP), computed once per distinct decision pattern of each tree
-        (``models.treeshap``): about 30 times faster on many rows.
+        (``models.treeshap``): about 30 times faster on many rows. ``raw``: the rows'
+        :meth:`raw_score` when already computed (the check that rows sum to it).
+        """
+        c = self.contribution_matrix(X, raw=raw)
+        return pd.DataFrame(c, index=X.index, columns=[*self.feature_names_, "bias"])
+
+    def contribution_matrix(self, X: pd.DataFrame, raw: Any = None) -> np.ndarray:
+        """:meth:`contributions` as a ``(rows, features + 1)`` float64 array (log-odds, bias last).
+
+        ``raw``: the rows' :meth:`raw_score`, or a ``concurrent.futures.Future`` of it (it may
+        be predicted in another thread meanwhile), or ``None`` to predict it here.
         """
         from models.treeshap import contributions
 
-        Xa = self._aligned(X)
-        c = contributions(self._check_fitted(), Xa).values
-        return pd.DataFrame(c, index=X.index, columns=[*self.feature_names_, "bias"])
+        return contributions(self._check_fitted(), self._aligned(X), raw=raw).values
 
     @property
     def monotone_constraints_(self) -> dict[str, int]:

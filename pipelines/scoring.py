@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
 from models.ratios import FEATURE_NAMES
 from models.rating import RatingModel, load_model
-from models.reasons import explain
+from models import reasons as R
 
 CHUNK = 250_000  # firms per scoring part: the database stores one part while the next is scored
 
@@ -66,20 +67,25 @@ class Scorer:
         """
         cols = list(FEATURE_NAMES)
         Xc = X[cols]
-        pd_ = self.calibration.predict(self.model.raw_score(Xc)) if len(Xc) else np.array([])
+        if not len(Xc):
+            raw = np.array([])
+        else:  # the raw score (LightGBM, GIL released) is predicted while TreeSHAP runs; it is also its check
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(self.model.raw_score, Xc)
+                if reasons_as_json:
+                    reasons = R.explain_json(self.model, Xc, top=3, raw=pending)
+                else:
+                    reasons = R.reasons_as_lists(R.explain_arrays(self.model, Xc, top=3, raw=pending))
+                raw = pending.result()
+        pd_ = self.calibration.predict(raw) if len(Xc) else np.array([])
         grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
         out = pd.DataFrame({"pd": pd_, "grade": grades,
                             "fee_category": fee_category(grades, self.scale) if len(Xc) else np.array([], int)},
                            index=X.index)
-        long = explain(self.model, Xc, top=3) if len(Xc) else pd.DataFrame(columns=["row", "feature", "text",
-                                                                                   "contribution"])
-        if reasons_as_json:
-            out["reasons"] = reasons_json(long, X.index)
+        if not len(Xc):
+            out["reasons"] = np.array([], dtype=object)
             return out
-        reasons: dict[Any, list] = {i: [] for i in X.index}
-        for row, feature, text, contribution in zip(long["row"], long["feature"], long["text"], long["contribution"]):
-            reasons[row].append({"feature": feature, "text": text, "contribution": round(float(contribution), 6)})
-        out["reasons"] = pd.Series(reasons, dtype=object).reindex(X.index)
+        out["reasons"] = reasons if reasons_as_json else pd.Series(reasons, index=X.index, dtype=object)
         return out
 
 
@@ -87,27 +93,26 @@ def reasons_json(long: pd.DataFrame, index: pd.Index) -> np.ndarray:
     """JSON text per row of ``index``: the list of its reasons (``long`` as :func:`models.reasons.explain`).
 
     Equal to ``json.dumps(reasons, ensure_ascii=False)`` of the list of dicts (feature,
-    text, contribution rounded to 6 decimals), composed in bulk.
+    text, contribution rounded to 6 decimals) in rank order, composed in bulk
+    (:mod:`models.reason_json`).
     """
-    def quoted(values: pd.Series) -> pd.Series:
-        v = values.astype(str)
-        plain = '"' + v + '"'
-        odd = v.str.contains(r'["\\\x00-\x1f]', regex=True)
-        if odd.any():
-            plain[odd] = [json.dumps(x, ensure_ascii=False) for x in v[odd]]
-        return plain
+    from models.reason_json import item_prefix, json_lists
 
-    long = long.reset_index(drop=True)
-    contribution = pd.Series([repr(round(float(c), 6)) for c in long["contribution"]], dtype=str)
-    items = ('{"feature": ' + quoted(long["feature"]) + ', "text": ' + quoted(long["text"])
-             + ', "contribution": ' + contribution + "}").to_numpy(dtype=object)
+    long = long.sort_values("rank", kind="stable")
     pos = index.get_indexer(long["row"])
-    rank = long["rank"].to_numpy()
-    out = np.full(len(index), "", dtype=object)
-    for r in np.unique(rank):  # one reason per row and rank: no repeated positions within a step
-        m = rank == r
-        out[pos[m]] = items[m] if r == 1 else out[pos[m]] + ", " + items[m]
-    return "[" + out + "]"
+    order = np.argsort(pos, kind="stable")  # by row, then rank
+    pos = pos[order]
+    slot = np.arange(len(pos)) - np.searchsorted(pos, pos, side="left")
+    count = np.bincount(pos, minlength=len(index))
+    k = int(count.max()) if len(pos) else 0
+    pairs, prefixes = pd.factorize(pd.Series(list(zip(long["feature"].to_numpy()[order],
+                                                       long["text"].to_numpy()[order])), dtype=object))
+    code = np.zeros((len(index), k), dtype=np.int64)
+    contribution = np.zeros((len(index), k))
+    code[pos, slot] = pairs
+    contribution[pos, slot] = long["contribution"].to_numpy(dtype=np.float64)[order]
+    out = json_lists(code, [item_prefix(str(f), str(t)) for f, t in prefixes], contribution, count)
+    return np.asarray(out.to_numpy(zero_copy_only=False), dtype=object) if len(out) else np.array([], dtype=object)
 
 
 def load_scorer(conn: Connection, version: str | None = None) -> Scorer:

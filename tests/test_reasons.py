@@ -131,3 +131,173 @@ def test_scoring_reasons_json_equals_json_dumps_of_the_lists():
                     for f, t, c in zip(part["feature"], part["text"], part["contribution"])]
         assert text == json.dumps(expected, ensure_ascii=False)
         assert json.loads(text) == expected
+
+
+# -- the bulk path (Scorer.score) against a slow, straightforward reference ---------------
+
+ODD = "Odd \"quoted\" \\ back\tslash\x01 \u00d7"  # needs JSON escaping, control and non-ASCII characters
+
+
+def _edge_features() -> dict:
+    from dataclasses import replace
+
+    table = dict(feature_table())
+    table["current_ratio"] = replace(table["current_ratio"], label=ODD, low=ODD + " low", high=ODD + " high")
+    return table
+
+
+@pytest.fixture(scope="module")
+def edge_model():
+    """A small model over every unit of the feature table, with NaN values and odd categories."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    cats = ["A", 'B "q"', "C\\d", "E\u00d7", "F\ng"]
+    X = pd.DataFrame({
+        "equity_ratio": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0.25, 0.2, n)),  # ratio
+        "ibd_to_sales": rng.gamma(2.0, 0.4, n),  # times
+        "receivable_days": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(4.0, 15.0, n)),  # days
+        "firm_age": np.round(rng.uniform(0, 60, n) * 2) / 2,  # years, with .5 ties
+        "log_sales": np.log1p(rng.lognormal(12, 2, n)),  # log_amount
+        "negative_equity": np.where(rng.random(n) < 0.05, np.nan, (rng.random(n) < 0.2).astype(float)),  # flag
+        "current_ratio": np.round(rng.gamma(3.0, 0.5, n), 3),  # odd wording, ratios on .05% ties
+        "industry": pd.Categorical(rng.choice(cats, n), categories=[*cats, "unused"]),
+    })
+    X.loc[X.index[:40], "industry"] = np.nan
+    z = (-3 - 5 * np.nan_to_num(X["equity_ratio"], nan=0.0) + 1.5 * X["ibd_to_sales"]
+         + 2 * X["negative_equity"].fillna(1.0) - 0.02 * X["firm_age"] + 0.005 * X["receivable_days"].fillna(200))
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    return X, RatingModel(SPEC).fit(X, y)
+
+
+def _reference(model, X: pd.DataFrame, features: dict) -> list[list[dict]]:
+    """Reasons the slow way: LightGBM's pred_contrib, a full stable sort, reason_text per value."""
+    contrib = model.booster_.predict(X, pred_contrib=True)[:, :-1]
+    directions = model.monotone_constraints_
+    out = []
+    for i in range(len(X)):
+        order = np.argsort(-contrib[i], kind="stable")[:3]
+        row = []
+        for j in order:
+            if contrib[i, j] <= 0:
+                break
+            name = X.columns[j]
+            value = X[name].iloc[i]
+            text = reason_text(features.get(name), name, np.nan if pd.isna(value) else value, directions[name])
+            row.append({"feature": name, "text": text, "contribution": round(float(contrib[i, j]), 6)})
+        out.append(row)
+    return out
+
+
+def test_bulk_reasons_equal_the_slow_reference(edge_model):
+    import json
+
+    from models.reasons import explain_arrays, reasons_as_json, reasons_as_lists
+
+    X, m = edge_model
+    features = _edge_features()
+    top = explain_arrays(m, X, top=3, features=features, raw=m.raw_score(X))
+    lists = reasons_as_lists(top)
+    texts = list(reasons_as_json(top))
+    expected = _reference(m, X, features)
+    assert len(texts) == len(expected) == len(X)
+    # contributions agree with LightGBM to 1e-12, so only a rounding tie could differ; none here
+    assert lists == expected
+    assert texts == [json.dumps(e, ensure_ascii=False) for e in expected]
+    # the edge cases were exercised
+    flat = [r for row in expected for r in row]
+    assert any(not row for row in expected)  # a firm with no PD-raising feature: "[]"
+    assert any(r["text"].endswith(" not reported") for r in flat)
+    assert any(r["feature"] == "industry" and ('"' in r["text"] or "\\" in r["text"] or "\n" in r["text"])
+               for r in flat)
+    assert any(r["text"].startswith(ODD) for r in flat)
+    assert {r["feature"] for r in flat} >= {"equity_ratio", "ibd_to_sales", "negative_equity", "industry"}
+
+
+def test_top_reasons_frame_equals_arrays_and_handles_ties_and_no_reasons():
+    contrib = pd.DataFrame({"equity_ratio": [0.5, -0.1, 0.2, 0.0], "ibd_to_sales": [0.5, -0.2, 0.2, 0.0],
+                            "roa": [0.7, -0.4, 0.2, 0.0], "current_ratio": [0.5, 0.0, 0.2, 0.0],
+                            "bias": [-3.0, -3.0, -3.0, -3.0]}, index=list("abcd"))
+    X = pd.DataFrame({"equity_ratio": [0.05, np.nan, 0.1, 0.2], "ibd_to_sales": [2.5, 0.1, 1.0, 1.0],
+                      "roa": [-0.01, 0.1, 0.0, 0.0], "current_ratio": [0.8, 2.0, 1.0, 1.0]}, index=list("abcd"))
+    r = top_reasons(contrib, X, top=3)
+    # ties keep column order (stable sort), rows without a positive contribution have none
+    assert list(r["row"]) == ["a", "a", "a", "c", "c", "c"]
+    assert list(r["feature"]) == ["roa", "equity_ratio", "ibd_to_sales", "equity_ratio", "ibd_to_sales", "roa"]
+    spec = feature_table()
+    assert list(r["text"]) == [reason_text(spec[f], f, X.loc[i, f]) for i, f in zip(r["row"], r["feature"])]
+    assert list(r["value"]) == [X.loc[i, f] for i, f in zip(r["row"], r["feature"])]
+
+
+@pytest.mark.parametrize("unit", ["ratio", "times", "days", "years", "log_amount", "flag"])
+def test_number_texts_equal_reason_text_on_rounding_ties(unit):
+    from dataclasses import replace
+
+    from models.reason_numbers import number_texts
+
+    spec = replace(feature_table()["equity_ratio"], unit=unit)
+    rng = np.random.default_rng(11)
+    ties = np.arange(-2000, 2000) / 2000  # every .0005: ties of .1% and of .1 after scaling
+    values = np.concatenate([ties, ties * 1000 + 0.05, np.arange(-40, 40) / 2, rng.normal(0, 3, 20_000),
+                             rng.lognormal(0, 6, 2000), [0.0, -0.0, -0.0004, -0.04, 0.05, 0.15, 0.25, 0.35,
+                                                         1e300, -1e300, np.inf, -np.inf, np.nan, 2.0 ** 60]])
+    if unit == "log_amount":
+        values = values[np.abs(values) < 700]
+    for direction in (None, -1, 0, 1):
+        codes, vocab = number_texts(spec, values, direction)
+        got = [vocab[c] for c in codes]
+        expected = [reason_text(spec, "x", v, direction) for v in values.tolist()]
+        assert got == expected, next((v, g, e) for v, g, e in zip(values, got, expected) if g != e)
+
+
+def test_contribution_texts_equal_repr_of_round():
+    from models.reason_json import contribution_texts
+
+    rng = np.random.default_rng(3)
+    ties = (np.arange(0, 200_000) + 0.5) / 1e6  # halfway between two 6-decimal values
+    values = np.concatenate([ties, rng.exponential(0.3, 100_000), rng.uniform(0, 1e-3, 10_000),
+                             [1e-7, 5e-7, 1e-6, 1.5e-6, 9.9999e-5, 1e-4, 1.0, 2.5, 10.0, 123456.7890125, 1e12,
+                              0.0, -0.0, -0.25, -1e-7, np.inf, np.nan]])
+    got = contribution_texts(values).to_pylist()
+    assert got == [repr(round(v, 6)) for v in values.tolist()]
+    blank = np.arange(len(values)) % 3 == 0
+    got = contribution_texts(values, "}", blank).to_pylist()
+    assert got == ["" if b else repr(round(v, 6)) + "}" for v, b in zip(values.tolist(), blank)]
+
+
+def test_top_k_equals_a_stable_sort_where_values_are_positive():
+    from models.reasons import _top_k
+
+    rng = np.random.default_rng(8)
+    C = rng.integers(-3, 4, (5000, 7)) / 4.0  # many ties, zeros and negatives
+    C[:50] = -1.0  # rows without a positive value
+    order, best = _top_k(C, 3)
+    ref = np.argsort(-C, axis=1, kind="stable")[:, :3]
+    keep = np.take_along_axis(C, ref, axis=1) > 0
+    assert np.array_equal(best > 0, keep)
+    assert np.array_equal(np.where(keep, order, -1), np.where(keep, ref, -1))
+    assert np.array_equal(np.where(keep, best, 0.0), np.where(keep, np.take_along_axis(C, ref, axis=1), 0.0))
+
+
+def test_json_lists_in_threads_equal_one_pass():
+    from models.reason_json import item_prefix, json_lists, json_rows
+
+    rng = np.random.default_rng(4)
+    n = 120_000
+    prefixes = [item_prefix(f"f{i}", f'text "{i}" \u00d7') for i in range(50)]
+    code = rng.integers(0, 50, (n, 3))
+    contribution = rng.exponential(0.2, (n, 3))
+    count = rng.integers(0, 4, n)
+    split = json_lists(code, prefixes, contribution, count, threads=2)
+    assert split.num_chunks == 2
+    assert split.to_pylist() == json_rows(code, prefixes, contribution, count).to_pylist()
+
+
+def test_explain_json_in_row_parts_equals_one_pass(edge_model):
+    from models.reasons import explain_arrays, explain_json, reasons_as_json
+
+    X, m = edge_model
+    big = pd.concat([X] * 35, ignore_index=True)  # enough rows for two parts
+    split = explain_json(m, big, top=3, threads=2)
+    whole = reasons_as_json(explain_arrays(m, big, top=3), threads=1)
+    assert len(split) == len(big)
+    assert list(split) == list(whole)

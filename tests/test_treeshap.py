@@ -62,7 +62,7 @@ def test_safety_net_catches_a_wrong_decision(monkeypatch):
     X, y = _data(2000, 3)
     booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbosity": -1, "num_threads": 1},
                         lgb.Dataset(X, label=y), num_boost_round=10)
-    monkeypatch.setattr(treeshap, "_goes_left", lambda node, cols, out: out.fill(True))  # every row goes left
+    monkeypatch.setattr(treeshap, "_goes_left", lambda node, cols, rows, out: out.fill(1))  # every row goes left
     got = treeshap.contributions(booster, X)
     raw = booster.predict(X, raw_score=True)
     ref = booster.predict(X, pred_contrib=True)
@@ -72,3 +72,35 @@ def test_safety_net_catches_a_wrong_decision(monkeypatch):
     # ... and the rows it recomputed are LightGBM's own values
     redone = ~np.isclose(got.values, ref, rtol=0, atol=1e-12).all(axis=1)
     assert redone.sum() < len(X) - got.fallback_rows  # rows it could not catch: same leaves, other off-path routes
+
+
+def test_raw_score_from_the_caller_is_the_check():
+    X, y = _data(1500, 4)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbosity": -1, "num_threads": 1},
+                        lgb.Dataset(X, label=y), num_boost_round=15)
+    raw = booster.predict(X, raw_score=True)
+    own = treeshap.contributions(booster, X)
+    given = treeshap.contributions(booster, X, raw=raw)
+    assert np.array_equal(own.values, given.values) and given.fallback_rows == 0
+    # a raw score the contributions do not sum to sends those rows to LightGBM's pred_contrib
+    off = raw.copy()
+    off[:7] += 1.0
+    assert treeshap.contributions(booster, X, raw=off).fallback_rows == 7
+    with pytest.raises(ValueError, match="raw scores"):
+        treeshap.contributions(booster, X, raw=raw[:-1])
+
+
+def test_raw_score_may_be_predicted_meanwhile_with_the_same_booster():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _data(3000, 6)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbosity": -1, "num_threads": 1},
+                        lgb.Dataset(X, label=y), num_boost_round=30)
+    ref = booster.predict(X, pred_contrib=True)
+    raw = booster.predict(X, raw_score=True)
+    with ThreadPoolExecutor(1) as pool:  # the caller's full-range prediction runs during the per-tree ones
+        pending = pool.submit(lambda: [booster.predict(X, raw_score=True) for _ in range(5)][-1])
+        got = treeshap.contributions(booster, X, raw=pending)
+    assert got.fallback_rows == 0
+    assert np.array_equal(pending.result(), raw)
+    np.testing.assert_allclose(got.values, ref, rtol=0, atol=1e-12)
