@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pandas as pd
@@ -96,8 +97,8 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
 def copy_stream(conn: Connection, table: Table, columns: list[str]) -> Iterator[Callable[[pd.DataFrame], None]]:
     """One PostgreSQL ``COPY ... FROM STDIN`` fed frame by frame: yields ``write(frame)``.
 
-    psycopg's queued writer sends each frame from a worker thread, so the server
-    ingests one frame while the caller computes the next. Under row-level security the
+    Each frame's CSV text is made in a thread and psycopg's queued writer sends it from
+    another, so the server ingests one frame while the caller computes the next. Under row-level security the
     stream goes to a session temporary table moved with ``INSERT ... SELECT`` when the
     block ends (as :func:`insert_frame`). An exception inside the block aborts the COPY
     (the caller's transaction is then to be rolled back).
@@ -112,9 +113,20 @@ def copy_stream(conn: Connection, table: Table, columns: list[str]) -> Iterator[
                           f'SELECT {cols} FROM "{table.name}" WITH NO DATA'))
         conn.execute(text(f'TRUNCATE "{target}"'))
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
+    with raw.cursor() as cur, ThreadPoolExecutor(1, thread_name_prefix="creditdb-copy") as pool:
         with cur.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT csv)', writer=QueuedLibpqWriter(cur)) as copy:
-            yield lambda frame: copy.write(_csv_bytes(frame[columns])) if len(frame) else None
+            pending: list[Future] = []
+
+            def write(frame: pd.DataFrame) -> None:
+                # the CSV text of a frame is made (pyarrow, without the GIL) and queued in a
+                # thread; one frame at a time, so memory holds at most two
+                for f in pending:
+                    f.result()
+                pending[:] = [pool.submit(lambda: copy.write(_csv_bytes(frame[columns])))] if len(frame) else []
+
+            yield write
+            for f in pending:
+                f.result()
     if rls:
         conn.execute(text(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{target}"'))
         conn.execute(text(f'DROP TABLE "{target}"'))

@@ -83,19 +83,26 @@ SCORING_AMOUNTS = ("sales", "cost_of_sales", "operating_profit", "ordinary_profi
                    "interest_bearing_debt", "total_liabilities", "net_assets")  # what models.ratios reads
 
 
-def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date, latest: int = 2) -> pd.DataFrame:
-    """Each firm's latest ``latest`` statements in force with fiscal year end <= ``fiscal_year_end_max``.
+GROWTH_COLUMNS = ("fiscal_year_end", "months", "sales", "net_income")  # what models.ratios.previous_statement reads
 
-    What scoring needs (the latest statement and the one before it, for growth rates),
-    selected in one query: the statement in force per firm and fiscal year end (latest
-    received submission wins; ties: the later submission, then the later row), then the
-    firm's last ``latest`` of those (``lead(id, latest)`` is NULL), joined with the
-    firm's industry and established year. Only the columns the ratios read are sent.
+
+def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
+                            firms: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Each firm's latest statement in force with fiscal year end <= ``fiscal_year_end_max``, and the one before.
+
+    What scoring needs, selected in one query: the statement in force per firm and
+    fiscal year end (latest received submission wins; ties: the later submission, then
+    the later row); of those the firm's last one (``lead`` is NULL) with the columns the
+    ratios read, the firm's industry and established year, and, from the statement
+    before it (``lag``), only what growth rates read (:data:`GROWTH_COLUMNS`). One row per
+    firm crosses the wire; here each firm gets back two rows: the previous statement
+    (its id and :data:`GROWTH_COLUMNS`; other amounts NaN) then the latest.
+
     Columns: ``statement_id``, ``firm_id``, ``fiscal_year_end`` (datetime64),
     ``months``, :data:`SCORING_AMOUNTS` (float64, currency units), ``industry``,
     ``established_year`` (float64); sorted by firm and fiscal year end. The features
     of each firm's last row equal those computed from its whole history
-    (``tests/test_rating_db.py``).
+    (``tests/test_rating_db.py``, ``tests/test_score_store.py``).
     """
     s = FinancialStatement.__table__
     cols = [s.c.id, s.c.firm_id, s.c.fiscal_year_end, s.c.months, *[s.c[c] for c in SCORING_AMOUNTS],
@@ -103,6 +110,8 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date, late
     newest_first = (Submission.received_at.desc(), s.c.submission_id.desc(), s.c.id.desc())
     base = (select(*cols).join(Submission, Submission.id == s.c.submission_id).join(Firm, Firm.id == s.c.firm_id)
             .where(s.c.fiscal_year_end <= fiscal_year_end_max))
+    if firms is not None:
+        base = base.where(s.c.firm_id >= firms[0], s.c.firm_id < firms[1])
     if conn.dialect.name == "postgresql":  # DISTINCT ON: one cheap pass over the (firm, period) index order
         try:  # SQLAlchemy >= 2.1
             from sqlalchemy.dialects.postgresql import distinct_on
@@ -114,19 +123,53 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date, late
         ranked = base.add_columns(func.row_number().over(partition_by=(s.c.firm_id, s.c.fiscal_year_end),
                                                          order_by=newest_first).label("rn")).subquery()
         forced = select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery()
-    tail = select(*forced.c, func.lead(forced.c.id, latest).over(
-        partition_by=forced.c.firm_id, order_by=forced.c.fiscal_year_end).label("later")).subquery()
+    window = {"partition_by": forced.c.firm_id, "order_by": forced.c.fiscal_year_end}
+    tail = select(*forced.c, func.lead(forced.c.id).over(**window).label("later"),
+                  func.lag(forced.c.id, type_=forced.c.id.type).over(**window).label("prev_statement_id"),
+                  *[func.lag(forced.c[c], type_=forced.c[c].type).over(**window).label(f"prev_{c}")
+                    for c in GROWTH_COLUMNS]).subquery()
     stmt = (select(tail.c.id.label("statement_id"), *[c for c in tail.c if c.name not in ("id", "later")])
             .where(tail.c.later.is_(None))
-            .order_by(tail.c.firm_id, tail.c.fiscal_year_end))
+            .order_by(tail.c.firm_id))
     if conn.dialect.name == "postgresql":
         # compiling this one big query costs more than it saves (1.3 s of 6 on a million firms)
         conn.execute(text("SET LOCAL jit = off"))
-    st = read_frame(conn, stmt, date_as_object=False)
-    st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"]).astype("datetime64[ns]")
-    for c in ("months", *SCORING_AMOUNTS, "established_year"):
-        st[c] = pd.to_numeric(st[c], errors="coerce").astype("float64")
-    return st
+    last = read_frame(conn, stmt, date_as_object=False)
+    return _with_previous_rows(last)
+
+
+def _with_previous_rows(last: pd.DataFrame) -> pd.DataFrame:
+    """One row per firm with ``prev_*`` columns -> the previous statement's row, then the latest."""
+    has = last["prev_statement_id"].notna().to_numpy()
+    at_last = np.arange(len(last)) + np.cumsum(has)  # each firm: [previous,] latest
+    at_prev = at_last[has] - 1
+    n = len(last) + int(has.sum())
+
+    def spread(latest: np.ndarray, previous: np.ndarray | None, dtype: str) -> np.ndarray:
+        out = np.full(n, np.nan, dtype=dtype) if dtype != "int64" else np.zeros(n, dtype=dtype)
+        out[at_last] = latest
+        if previous is not None:
+            out[at_prev] = previous[has]
+        return out
+
+    def num(c: str) -> np.ndarray:
+        return pd.to_numeric(last[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+    def day(c: str) -> np.ndarray:
+        return pd.to_datetime(last[c]).to_numpy(dtype="datetime64[ns]")
+
+    firm_rows = np.repeat(np.arange(len(last)), 1 + has.astype(np.int64))
+    out = {"statement_id": spread(last["statement_id"].to_numpy(dtype="int64"),
+                                  last["prev_statement_id"].to_numpy(dtype="float64", na_value=0).astype("int64"),
+                                  "int64"),
+           "firm_id": last["firm_id"].to_numpy(dtype="int64")[firm_rows],
+           "fiscal_year_end": spread(day("fiscal_year_end"), day("prev_fiscal_year_end"), "datetime64[ns]")}
+    for c in ("months", *SCORING_AMOUNTS):
+        out[c] = spread(num(c), num(f"prev_{c}") if c in GROWTH_COLUMNS else None, "float64")
+    frame = pd.DataFrame(out)
+    frame["industry"] = last["industry"].take(firm_rows).reset_index(drop=True)
+    frame["established_year"] = num("established_year")[firm_rows]
+    return frame
 
 
 def load_defaults(conn: Connection, snapshot: dt.datetime | None = None) -> pd.DataFrame:
@@ -244,6 +287,7 @@ def data_fingerprint(table: pd.DataFrame, extra_columns: tuple[str, ...] = ("sam
     return h.hexdigest()
 
 
-__all__ = ["DEFAULT_HORIZON_MONTHS", "DEFAULT_LAG_MONTHS", "data_fingerprint", "feature_frame", "in_force",
-           "latest_statements", "load_defaults", "load_scoring_statements", "load_statements", "training_table"]
+__all__ = ["DEFAULT_HORIZON_MONTHS", "DEFAULT_LAG_MONTHS", "GROWTH_COLUMNS", "data_fingerprint", "feature_frame",
+           "in_force", "latest_statements", "load_defaults", "load_scoring_statements", "load_statements",
+           "training_table"]
 

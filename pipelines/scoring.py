@@ -24,7 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import queue
 import sys
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from creditdb import registry
 from creditdb.anonymise import Key
@@ -44,7 +47,7 @@ from models.ratios import FEATURE_NAMES
 from models.rating import RatingModel, load_model
 from models import reasons as R
 
-CHUNK = 250_000  # firms per scoring part: the database stores one part while the next is scored
+CHUNK = 250_000  # firms per scoring part: the database reads the next part and stores the last while one is scored
 
 
 @dataclass
@@ -167,52 +170,116 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
                 actor: str = "unknown", progress: bool | None = None) -> dict[str, Any]:
     """Score every firm's latest statement in force; write score rows; return a summary."""
     from creditdb import audit
-    from pipelines.features import latest_statements, load_defaults, load_scoring_statements
+    from pipelines.features import load_defaults
     from pipelines.score_store import ScoreWriter
 
     as_of = as_of or dt.date.today()
     with engine.connect() as conn:
         scorer = load_scorer(conn, version)
-        # the latest statement and the one before (growth rates) are all a score needs
-        st = load_scoring_statements(conn, as_of, latest=2)
         defaults = load_defaults(conn)
-    latest = latest_statements(st, as_of)
-    if latest.empty:
-        raise ValueError(f"no statements with fiscal year end on or before {as_of}: nothing to score")
+        lo, hi, n_firms = conn.execute(select(func.min(Firm.id), func.max(Firm.id), func.count())).one()
     d = defaults.loc[defaults["default_date"] <= pd.Timestamp(as_of)]
     last_default = d.groupby("firm_id")["default_date"].max()
-    # reindex, not map: map of an empty Series (no default events stored) fails on datetimes
-    dflt_date = pd.Series(last_default.reindex(latest["firm_id"].to_numpy()).to_numpy(), index=latest.index)
-    in_default = (dflt_date.notna() & (dflt_date > latest["fiscal_year_end"])).to_numpy()
     # PostgreSQL's COPY takes the reasons as JSON text (composed in bulk); SQLite's JSON
     # column serialises the lists itself
     as_json = engine.dialect.name == "postgresql"
     dg = scorer.scale.default
     now = dt.datetime.now(dt.timezone.utc)
     done: list[pd.DataFrame] = []  # the written rows without their reasons, for the hashes and the summary
-    bar = _bar(len(latest), "scoring", progress)
+    bar = _bar(n_firms, "scoring", progress)
     with engine.begin() as conn:  # the rows and their audit event: one transaction
         with ScoreWriter(conn, scorer.id) as writer:
-            for start in range(0, len(latest), CHUNK):  # PostgreSQL stores one part while the next is scored
-                part = slice(start, start + CHUNK)
-                frame = _score_part(scorer, latest.iloc[part], dflt_date.iloc[part], in_default[part], as_json, now)
+            # firms in id ranges of about CHUNK: on PostgreSQL the next range is read while this
+            # one is scored, and the rows of the last are stored meanwhile (one COPY stream)
+            for latest in _latest_by_firm_range(engine, as_of, _firm_ranges(lo, hi, n_firms),
+                                                prefetch=engine.dialect.name == "postgresql"):
+                # reindex, not map: map of an empty Series (no default events stored) fails on datetimes
+                dflt_date = pd.Series(last_default.reindex(latest["firm_id"].to_numpy()).to_numpy(),
+                                      index=latest.index)
+                in_default = (dflt_date.notna() & (dflt_date > latest["fiscal_year_end"])).to_numpy()
+                frame = _score_part(scorer, latest, dflt_date, in_default, as_json, now)
                 writer.write(frame)
-                done.append(frame.drop(columns="reasons"))
+                done.append(frame.drop(columns="reasons").assign(in_default=in_default))
                 bar.update(len(frame))
+            if not done:  # raised inside the transaction: nothing is written
+                raise ValueError(f"no statements with fiscal year end on or before {as_of}: nothing to score")
         frame = pd.concat(done, ignore_index=True)
+        n_default = int(frame["in_default"].sum())
         input_hash = hashlib.sha256(scorer.model.model_sha256.encode() + b"|" + as_of.isoformat().encode() + b"|"
                                     + frame["statement_id"].to_numpy(dtype="<i8").tobytes()).hexdigest()
         output_hash = hashlib.sha256(frame["firm_id"].to_numpy(dtype="<i8").tobytes()
                                      + frame["pd"].to_numpy(dtype="<f8").tobytes()
                                      + "|".join(frame["grade"]).encode()).hexdigest()
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
-                                                  "firms": len(frame), "in_default": int(in_default.sum())},
+                                                  "firms": len(frame), "in_default": n_default},
                      input_hash=input_hash, output_hash=output_hash)
     bar.close()
     counts = frame["grade"].value_counts()
     return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": len(frame),
-            "in_default": int(in_default.sum()), "mean_pd": float(frame["pd"].mean()),
+            "in_default": n_default, "mean_pd": float(frame["pd"].mean()),
             "grades": {g: int(counts.get(g, 0)) for g in [*scorer.scale.labels, dg.grade]}}
+
+
+def _firm_ranges(lo: int | None, hi: int | None, n_firms: int) -> list[tuple[int, int]]:
+    """Half-open firm id ranges ``[a, b)`` covering ``lo..hi`` in parts of about :data:`CHUNK` firms."""
+    if lo is None or hi is None:
+        return []
+    parts = max(1, -(-n_firms // CHUNK))
+    edges = np.linspace(lo, hi + 1, parts + 1).round().astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int, int]],
+                          prefetch: bool) -> Iterator[pd.DataFrame]:
+    """Each range's firms' latest statements with features (:func:`pipelines.features.latest_statements`).
+
+    All ranges are read in one transaction (one snapshot; REPEATABLE READ on
+    PostgreSQL). With ``prefetch`` a thread reads the next range while the caller
+    works on this one (the database and the caller's numpy/LightGBM work overlap);
+    without, every range is read before the first is yielded (SQLite: a reader must
+    not hold its lock while the caller's transaction writes).
+    """
+    from pipelines.features import latest_statements, load_scoring_statements
+
+    def read() -> Iterator[pd.DataFrame]:
+        options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+        with engine.connect().execution_options(**options) as conn:
+            for firms in ranges:
+                latest = latest_statements(load_scoring_statements(conn, as_of, firms), as_of)
+                if len(latest):
+                    yield latest
+
+    if not prefetch:
+        yield from list(read())
+        return
+    box: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for latest in read():
+                while not stop.is_set():
+                    try:
+                        box.put(latest, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            box.put(exc)
+
+    worker = threading.Thread(target=produce, name="creditdb-score-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := box.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class ScoreFileError(ValueError):

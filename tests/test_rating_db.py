@@ -109,7 +109,7 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     # scoring reads each firm's latest two statements only: same features as from the whole history
     with db.engine.connect() as conn:
         everything = load_statements(conn)
-        short = load_scoring_statements(conn, dt.date.fromisoformat(CUTOFF), latest=2)
+        short = load_scoring_statements(conn, dt.date.fromisoformat(CUTOFF))
     full = latest_statements(everything, CUTOFF)
     assert len(short) < len(everything) and len(full) == firms_n
     keys = ["statement_id", "firm_id", "fiscal_year_end", *FEATURE_NAMES]
