@@ -39,7 +39,6 @@ import resource
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,19 +239,13 @@ def main() -> None:
                               args.tag)))
         return
 
-    from sqlalchemy import create_engine, text
+    from contextlib import nullcontext
 
     from creditdb.db import make_engine, upgrade
+    from benchmarks.scratch import scratch_database
 
-    url = os.environ.get("CREDITDB_URL")
-    admin, name = None, None
-    if not url:
-        admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        name = f"creditdb_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = args.pg.rsplit("/", 1)[0] + "/" + name
-    try:
+    given = os.environ.get("CREDITDB_URL")
+    with nullcontext(given) if given else scratch_database(args.pg) as url:
         eng = make_engine(url)
         upgrade(eng)
         eng.dispose()
@@ -260,10 +253,6 @@ def main() -> None:
         load1 = os.getloadavg()
         timings = rate(url, args.score_firms, args.seed)
         load2 = os.getloadavg()
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     import lightgbm
 
     print(json.dumps({

@@ -25,10 +25,11 @@ import platform
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# benchmarks/statistics.py must not shadow the standard library's statistics module
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT))
 
 FOREIGN_KEYS = ("ALTER TABLE score ADD CONSTRAINT fk_score_firm_id_firm FOREIGN KEY (firm_id) REFERENCES firm(id)",
@@ -45,19 +46,15 @@ def main() -> None:
     args = ap.parse_args()
 
     import pandas as pd
-    from sqlalchemy import create_engine, insert, text
+    from sqlalchemy import insert, text
 
     from creditdb.bulk import copy_frame
     from creditdb.db import make_engine, upgrade
     from creditdb.schema import ModelVersion
     from pipelines.score_store import COLUMNS, write_scores
+    from benchmarks.scratch import scratch_database
 
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    name = f"creditdb_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = args.pg.rsplit("/", 1)[0] + "/" + name
-    try:
+    with scratch_database(args.pg) as url:
         engine = make_engine(url)
         upgrade(engine)
         child = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rating.py"), "--statements",
@@ -97,9 +94,6 @@ def main() -> None:
         }
         load2 = os.getloadavg()
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(json.dumps({
         "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
