@@ -139,3 +139,38 @@ def test_latest_statements_do_not_depend_on_row_order(stored):
     shuffled = ordered.sample(frac=1, random_state=1)
     assert not shuffled.statement_id.is_monotonic_increasing
     pd.testing.assert_frame_equal(latest_statements(shuffled, AS_OF), latest_statements(ordered, AS_OF))
+
+
+def test_migration_0003_drops_the_score_foreign_keys_and_keeps_the_rows(stored):
+    """Down to 0002 the three keys come back (validated on the stored rows), up again they go; rows stay."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from creditdb.db import alembic_config, current_revision, upgrade
+
+    engine = stored.engine
+    with engine.begin() as conn:
+        frame = _frame(conn, _model(conn))
+        if stored.kind == "postgres":
+            frame["reasons"] = "[]"
+        write_scores(conn, frame)
+
+    def keys() -> set[str]:
+        return {fk["referred_table"] for fk in inspect(engine).get_foreign_keys("score")}
+
+    def rows() -> list:
+        with engine.connect() as conn:
+            return conn.execute(select(Score.firm_id, Score.statement_id, Score.pd).order_by(Score.id)).all()
+
+    stored_rows = rows()
+    assert keys() == set() and len(stored_rows) == len(frame)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    engine.dispose()
+    assert current_revision(engine) == "0002"
+    assert keys() == {"firm", "model_version", "financial_statement"} and rows() == stored_rows
+    upgrade(engine)
+    engine.dispose()
+    assert current_revision(engine) == "0003" and keys() == set() and rows() == stored_rows
