@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -133,7 +134,7 @@ def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_ma
         raise click.BadParameter(f"unknown ratio(s) {', '.join(bad)}; known: {', '.join(RATIOS)}",
                                  param_hint="--ratios")
     when = as_of.replace(tzinfo=dt.timezone.utc) if as_of else dt.datetime.now(dt.timezone.utc)
-    with tqdm(total=1, desc="statistics", disable=None, file=click.get_text_stream("stderr")) as bar:
+    with tqdm(total=1, desc="statistics", disable=None, file=sys.stderr) as bar:
         table = statistics(open_engine(), by, chosen, k=k, as_of=when, margins=not no_margins)
         bar.update(1)
     records = _records(table)

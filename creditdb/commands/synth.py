@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -40,7 +41,7 @@ def synth(firms: int, years: int, banks: int, seed: int, out: Path, start_year: 
 
     from pipelines import synth as gen
 
-    with tqdm(total=2, desc="synth", unit="step", disable=as_json, file=click.get_text_stream("stderr")) as bar:
+    with tqdm(total=2, desc="synth", unit="step", disable=as_json, file=sys.stderr) as bar:
         try:
             data = gen.generate(firms, years, banks, seed, start_year=start_year, error_rate=error_rate)
         except ValueError as exc:
