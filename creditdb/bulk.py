@@ -61,17 +61,23 @@ def rls_active(conn: Connection, table_name: str) -> bool:
     return bool(conn.execute(text("SELECT row_security_active(CAST(:t AS regclass))"), {"t": table_name}).scalar())
 
 
+def _empty_temp_like(conn: Connection, table_name: str, columns: list[str]) -> tuple[str, str]:
+    """(name, quoted column list) of an empty session temp table with ``columns`` of ``table_name``."""
+    tmp = f"tmp_{table_name}_rls"
+    cols = ", ".join(f'"{c}"' for c in columns)
+    conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ON COMMIT DROP AS '
+                      f'SELECT {cols} FROM "{table_name}" WITH NO DATA'))
+    conn.execute(text(f'TRUNCATE "{tmp}"'))
+    return tmp, cols
+
+
 def _copy_through_temp(conn: Connection, table_name: str, frame: pd.DataFrame, suffix: str = "",
                        fetch: bool = False) -> list:
     """COPY into a temporary table shaped like ``table_name``'s columns, then INSERT ... SELECT.
 
     ``suffix`` ends the INSERT (ON CONFLICT, RETURNING); with ``fetch`` its rows are returned.
     """
-    tmp = f"tmp_{table_name}_rls"
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
-    conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" ON COMMIT DROP AS '
-                      f'SELECT {cols} FROM "{table_name}" WITH NO DATA'))
-    conn.execute(text(f'TRUNCATE "{tmp}"'))
+    tmp, cols = _empty_temp_like(conn, table_name, list(frame.columns))
     copy_frame(conn, tmp, frame)
     result = conn.execute(text(f'INSERT INTO "{table_name}" ({cols}) SELECT {cols} FROM "{tmp}"{suffix}'))
     rows = result.all() if fetch else []
@@ -106,12 +112,10 @@ def copy_stream(conn: Connection, table: Table, columns: list[str]) -> Iterator[
     from psycopg.copy import QueuedLibpqWriter
 
     rls = rls_active(conn, table.name)
-    target = f"tmp_{table.name}_rls" if rls else table.name
-    cols = ", ".join(f'"{c}"' for c in columns)
     if rls:
-        conn.execute(text(f'CREATE TEMP TABLE IF NOT EXISTS "{target}" ON COMMIT DROP AS '
-                          f'SELECT {cols} FROM "{table.name}" WITH NO DATA'))
-        conn.execute(text(f'TRUNCATE "{target}"'))
+        target, cols = _empty_temp_like(conn, table.name, columns)
+    else:
+        target, cols = table.name, ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, ThreadPoolExecutor(1, thread_name_prefix="creditdb-copy") as pool:
         with cur.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT csv)', writer=QueuedLibpqWriter(cur)) as copy:

@@ -44,9 +44,8 @@ def check_model(conn: Connection, model_version_id: int) -> None:
         raise ScoreReferenceError(f"model version id {model_version_id} is retired and may not score")
 
 
-def check_references(conn: Connection, model_version_id: int, refs: pd.DataFrame) -> None:
-    """Raise :class:`ScoreReferenceError` unless the model and every ``(statement_id, firm_id)`` of ``refs`` exist."""
-    check_model(conn, model_version_id)
+def check_references(conn: Connection, refs: pd.DataFrame) -> None:
+    """Raise :class:`ScoreReferenceError` unless every ``(statement_id, firm_id)`` of ``refs`` is a stored statement."""
     if refs.empty:
         return
     tmp = Table("tmp_score_refs", MetaData(), Column("statement_id", Integer), Column("firm_id", Integer),
@@ -107,7 +106,7 @@ class ScoreWriter:
                  tb: TracebackType | None) -> None:
         self._stack.__exit__(exc_type, exc, tb)  # ends the COPY (aborts it on an exception)
         if exc_type is None and self._refs:
-            check_references(self.conn, self.model_version_id, pd.concat(self._refs, ignore_index=True))
+            check_references(self.conn, pd.concat(self._refs, ignore_index=True))
 
 
 def write_scores(conn: Connection, frame: pd.DataFrame) -> None:
@@ -116,13 +115,10 @@ def write_scores(conn: Connection, frame: pd.DataFrame) -> None:
     ``pd`` is a one-year probability of default (fraction). Runs in the caller's
     transaction: on any error nothing is written.
     """
-    versions = frame["model_version_id"].unique()
-    if len(versions) > 1:
-        raise ScoreReferenceError(f"one model version per write, got {sorted(int(v) for v in versions)}")
     if frame.empty:
         return
-    with ScoreWriter(conn, int(versions[0])) as writer:
-        writer.write(frame)
+    with ScoreWriter(conn, int(frame["model_version_id"].iloc[0])) as writer:
+        writer.write(frame)  # refuses rows of any other model version
 
 
 __all__ = ["COLUMNS", "ScoreReferenceError", "ScoreWriter", "check_model", "check_references", "write_scores"]

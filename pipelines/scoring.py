@@ -24,9 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import queue
 import sys
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -249,37 +247,20 @@ def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int
                 if len(latest):
                     yield latest
 
+    reader = read()
     if not prefetch:
-        yield from list(read())
+        yield from list(reader)
         return
-    box: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
+    with ThreadPoolExecutor(1, thread_name_prefix="creditdb-score-reader") as pool:
+        ahead = pool.submit(next, reader, None)
         try:
-            for latest in read():
-                while not stop.is_set():
-                    try:
-                        box.put(latest, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
-            box.put(exc)
-
-    worker = threading.Thread(target=produce, name="creditdb-score-reader", daemon=True)
-    worker.start()
-    try:
-        while (item := box.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+            while (latest := ahead.result()) is not None:
+                ahead = pool.submit(next, reader, None)
+                yield latest
+        finally:  # also when the caller stops early: let a read in flight end, then close the reader
+            if not ahead.cancel():
+                ahead.exception()
+            reader.close()
 
 
 class ScoreFileError(ValueError):

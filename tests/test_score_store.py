@@ -174,3 +174,33 @@ def test_migration_0003_drops_the_score_foreign_keys_and_keeps_the_rows(stored):
     upgrade(engine)
     engine.dispose()
     assert current_revision(engine) == "0003" and keys() == set() and rows() == stored_rows
+
+
+def test_reading_ahead_stops_cleanly_when_scoring_stops_early(stored):
+    """A scoring run that fails mid-way must not leave the read-ahead thread waiting or the connection open."""
+    import threading
+    import time
+
+    from pipelines.scoring import _latest_by_firm_range
+
+    with stored.engine.connect() as conn:
+        firms = sorted(conn.execute(select(FinancialStatement.firm_id).distinct()).scalars())
+    ranges = [(f, f + 1) for f in firms]
+    full = list(_latest_by_firm_range(stored.engine, AS_OF, ranges, prefetch=True))
+    assert [len(p) for p in full] == [1] * len(firms)  # one part per firm, read one ahead
+
+    finished = threading.Event()
+
+    def stop_before_the_last() -> None:  # the reader has read the last part and has nowhere to put it
+        parts = _latest_by_firm_range(stored.engine, AS_OF, ranges, prefetch=True)
+        taken = [next(parts) for _ in range(len(ranges) - 1)]
+        assert [p.firm_id.tolist() for p in taken] == [p.firm_id.tolist() for p in full[:-1]]
+        time.sleep(2)  # scoring the part taken: meanwhile the reader has read the last one
+        parts.close()  # what a failing caller's loop does to the generator
+        finished.set()
+
+    t = threading.Thread(target=stop_before_the_last, daemon=True)
+    t.start()
+    t.join(timeout=30)
+    assert finished.is_set()
+    assert stored.engine.pool.checkedout() == 0
