@@ -54,10 +54,7 @@ def main() -> None:
     args = ap.parse_args()
 
     t = time.perf_counter()
-    if args.file:
-        path = args.file
-    else:
-        path = make_file(args.rows, Path(tempfile.mkdtemp(prefix="creditdb-bench-")), args.seed)
+    path = args.file or make_file(args.rows, Path(tempfile.mkdtemp(prefix="creditdb-bench-")), args.seed)
     gen_s = time.perf_counter() - t
     load_before = os.getloadavg()
     header = path.open().readline().strip().split(",")

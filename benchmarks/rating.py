@@ -79,7 +79,7 @@ def load(url: str, statements: int, seed: int, firms: int | None = None, years: 
     firm_idx, firm_codes = pd.factorize(raw["borrower_key"].astype(str))
     first = pd.Series(np.arange(len(raw))).groupby(firm_idx).first().to_numpy()
     engine = make_engine(url)
-    now = dt.datetime(2025, 6, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2025, 6, 30, tzinfo=dt.UTC)
     with engine.begin() as conn:
         def next_id(table: str) -> int:
             return int(conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()) + 1
@@ -241,8 +241,8 @@ def main() -> None:
 
     from contextlib import nullcontext
 
-    from creditdb.db import make_engine, upgrade
     from benchmarks.scratch import scratch_database
+    from creditdb.db import make_engine, upgrade
 
     given = os.environ.get("CREDITDB_URL")
     with nullcontext(given) if given else scratch_database(args.pg) as url:
@@ -256,7 +256,7 @@ def main() -> None:
     import lightgbm
 
     print(json.dumps({
-        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "lightgbm": lightgbm.__version__,
                     "loadavg_before": [round(x, 2) for x in load1], "loadavg_after": [round(x, 2) for x in load2]},
         "cutoff": CUTOFF.isoformat(), "as_of": AS_OF.isoformat(), "seed": args.seed,

@@ -48,11 +48,11 @@ def main() -> None:
     import pandas as pd
     from sqlalchemy import insert, text
 
+    from benchmarks.scratch import scratch_database
     from creditdb.bulk import copy_frame
     from creditdb.db import make_engine, upgrade
     from creditdb.schema import ModelVersion
     from pipelines.score_store import COLUMNS, write_scores
-    from benchmarks.scratch import scratch_database
 
     with scratch_database(args.pg) as url:
         engine = make_engine(url)
@@ -73,7 +73,7 @@ def main() -> None:
                    '0.416955}, {"feature": "gross_margin", "text": "Gross margin (6.4%)", "contribution": 0.13472}, '
                    '{"feature": "industry", "text": "Industry (F)", "contribution": 0.143019}]')
         frame = refs.assign(model_version_id=mv, pd=0.0123, grade="5", fee_category=4, reasons=reasons,
-                            scored_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))[COLUMNS]
+                            scored_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))[COLUMNS]
 
         def timed(setup: tuple[str, ...], write) -> float:
             with engine.connect() as conn:
@@ -95,7 +95,7 @@ def main() -> None:
         load2 = os.getloadavg()
         engine.dispose()
     print(json.dumps({
-        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "loadavg_before": [round(x, 2) for x in load1], "loadavg_after": [round(x, 2) for x in load2]},
         "rows": len(frame), "seconds": seconds,

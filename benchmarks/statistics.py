@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,7 @@ def main() -> None:
     print(json.dumps({"benchmark": "statistics.cell_statistics", "n": args.n, "firms": args.firms,
                       "regions": args.regions, "ratios": len(RATIOS), "results": results,
                       "machine": {"nproc": os.cpu_count(), "python": platform.python_version()},
-                      "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2))
+                      "at": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -53,7 +53,7 @@ def main() -> None:
     t3 = time.perf_counter()
     print(json.dumps({
         "benchmark": "validation",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "n": args.n,
         "features": int(kw["features_val"].shape[1]),
         "generate_s": round(t1 - t0, 3),

@@ -60,7 +60,7 @@ class DbHasher:
     the database has no key yet.
     """
 
-    def __init__(self, engine: "Engine", batch: int = 200_000) -> None:
+    def __init__(self, engine: Engine, batch: int = 200_000) -> None:
         self.engine, self.batch = engine, batch
 
     def __call__(self, values: list[str]) -> list[str]:
@@ -89,7 +89,7 @@ class DbHasher:
         return out
 
 
-def pseudonymiser(engine: "Engine | None" = None, settings: "Settings | None" = None) -> Key:
+def pseudonymiser(engine: Engine | None = None, settings: Settings | None = None) -> Key:
     """What to pass as ``key`` in this mode: the key bytes (SQLite) or a :class:`DbHasher` (PostgreSQL)."""
     from creditdb.settings import get_settings, pseudonym_key
 

@@ -39,7 +39,7 @@ def approve(conn: Connection, version: str, by: str, note: str, actor: str | Non
         raise ApprovalError(f"model {version} has no stored validation report: run "
                             f"'creditdb model validate {version}' first")
     previous = approved_model(conn)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if previous is not None:
         conn.execute(update(t).where(t.c.id == previous.id).values(status="retired"))
     conn.execute(update(t).where(t.c.id == row.id).values(

@@ -29,7 +29,7 @@ _LOCK_ID = 727_001  # PostgreSQL advisory lock serialising appends
 
 def _canonical(event_id: int, ts: dt.datetime, actor: str, action: str, details: dict[str, Any],
                input_hash: str | None, output_hash: str | None, prev_hash: str) -> bytes:
-    ts_utc = ts.astimezone(dt.timezone.utc) if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    ts_utc = ts.astimezone(dt.UTC) if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
     body = {
         "id": event_id,
         "ts": ts_utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -58,7 +58,7 @@ def append(conn: Connection, actor: str, action: str, details: dict[str, Any],
         last = conn.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
     event_id = (last.id + 1) if last else 1
     prev = last.hash if last else GENESIS
-    ts = dt.datetime.now(dt.timezone.utc)
+    ts = dt.datetime.now(dt.UTC)
     details = json.loads(json.dumps(details, default=str))
     h = event_hash(event_id, ts, actor, action, details, input_hash, output_hash, prev)
     if pg:

@@ -49,9 +49,8 @@ def copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
         return
     raw = conn.connection.driver_connection
     cols = ", ".join(f'"{c}"' for c in frame.columns)
-    with raw.cursor() as cur:
-        with cur.copy(f'COPY "{table_name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
-            copy.write(_csv_bytes(frame))
+    with raw.cursor() as cur, cur.copy(f'COPY "{table_name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
+        copy.write(_csv_bytes(frame))
 
 
 def rls_active(conn: Connection, table_name: str) -> bool:

@@ -70,7 +70,7 @@ class Calibration:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, float]) -> "Calibration":
+    def from_dict(cls, d: dict[str, float]) -> Calibration:
         return cls(**{k: float(d[k]) for k in ("intercept", "slope", "shift", "floor", "target_rate")})
 
 

@@ -125,7 +125,7 @@ class WoEScorecard:
         return np.column_stack([self.bins_[c].transform(X[c]) for c in self.bins_])
 
     def fit(self, X: pd.DataFrame, y: Any, X_valid: pd.DataFrame | None = None,
-            y_valid: Any = None) -> "WoEScorecard":
+            y_valid: Any = None) -> WoEScorecard:
         """Fit bins, WoE and the logistic regression; the validation slice is unused."""
         yv = np.asarray(y, dtype="float64")
         if yv.shape != (len(X),) or not np.isin(yv, (0.0, 1.0)).all():

@@ -73,7 +73,7 @@ def _parse(doc: dict[str, Any], origin: str) -> MasterScale:
         raise MasterScaleError(f"{origin}: first grade {grades[0].grade!r} must start at PD 0, starts at {grades[0].lower}")
     if grades[-1].upper != 1.0:
         raise MasterScaleError(f"{origin}: last grade {grades[-1].grade!r} must end at PD 1, ends at {grades[-1].upper}")
-    for prev, cur in zip(grades, grades[1:]):
+    for prev, cur in zip(grades, grades[1:], strict=False):
         if cur.lower > prev.upper:
             raise MasterScaleError(
                 f"{origin}: gap between grade {prev.grade!r} (upper {prev.upper}) and grade {cur.grade!r} (lower {cur.lower})")

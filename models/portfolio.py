@@ -168,10 +168,7 @@ def simulate_portfolio(
         raise ValueError("pd must lie strictly between 0 and 1")
     lgd_a = np.broadcast_to(np.asarray(lgd, dtype=float), p.shape)
     ead_a = np.broadcast_to(np.asarray(ead, dtype=float), p.shape)
-    if rho is None:
-        r = irb.asset_correlation(p, sales_eur_m)
-    else:
-        r = np.broadcast_to(np.asarray(rho, dtype=float), p.shape)
+    r = irb.asset_correlation(p, sales_eur_m) if rho is None else np.broadcast_to(np.asarray(rho, dtype=float), p.shape)
     if np.any((r <= 0) | (r >= 1)):
         raise ValueError("asset correlation must lie strictly between 0 and 1")
     if n_scenarios < 1:
@@ -187,7 +184,7 @@ def simulate_portfolio(
     workers = workers or min(4, os.cpu_count() or 1)
     losses = np.empty(n_scenarios)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    jobs = [(i, sq, k) for i, (sq, k) in enumerate(zip(seqs, sizes))]
+    jobs = [(i, sq, k) for i, (sq, k) in enumerate(zip(seqs, sizes, strict=False))]
     workers = max(1, min(workers, len(jobs)))
     if workers == 1:
         _run_chunks(jobs, m, c, a, w, method, losses, offsets, progress)

@@ -151,7 +151,7 @@ class RatingModel:
         return params
 
     def fit(self, X: pd.DataFrame, y: Any, X_valid: pd.DataFrame | None = None,
-            y_valid: Any = None) -> "RatingModel":
+            y_valid: Any = None) -> RatingModel:
         yv = _check_xy(X, y, "training data")
         bad = _object_columns(X)
         if bad:
@@ -227,7 +227,7 @@ class RatingModel:
         """Monotone constraint per feature as stored in the model text (0 = none)."""
         params = getattr(self._check_fitted(), "params", {}) or {}
         vec = params.get("monotone_constraints") or [0] * len(self.feature_names_)
-        return {n: int(v) for n, v in zip(self.feature_names_, vec)}
+        return {n: int(v) for n, v in zip(self.feature_names_, vec, strict=False)}
 
     # -- persistence ----------------------------------------------------------------
     @property

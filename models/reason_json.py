@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-
 from typing import Any
 
 import numpy as np
@@ -64,7 +63,7 @@ def contribution_texts(c: np.ndarray, suffix: str = "", blank: np.ndarray | None
     blank = np.zeros(len(m), dtype=bool) if blank is None else blank
     other = ~ok | blank
     if other.any():
-        fill = ["" if b else repr(v) + suffix for v, b in zip(r[other].tolist(), blank[other].tolist())]
+        fill = ["" if b else repr(v) + suffix for v, b in zip(r[other].tolist(), blank[other].tolist(), strict=False)]
         out = pc.replace_with_mask(out, pa.array(other), pa.array(fill, type=pa.large_string()))
     return out
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.reason_numbers import number_texts
 from models.ratios import FeatureSpec, feature_table
+from models.reason_numbers import number_texts
 
 
 def format_value(value: Any, unit: str) -> str:
@@ -329,7 +329,7 @@ def reasons_as_lists(t: TopReasons) -> list[list[dict[str, Any]]]:
         rounded[used] = rounded6(t.contribution[used])[2]
     names, vocab = t.names, t.vocab
     out: list[list[dict[str, Any]]] = []
-    for f_row, w_row, c_row, c in zip(t.feature.tolist(), t.text.tolist(), rounded.tolist(), t.count.tolist()):
+    for f_row, w_row, c_row, c in zip(t.feature.tolist(), t.text.tolist(), rounded.tolist(), t.count.tolist(), strict=False):
         out.append([{"feature": names[f_row[r]], "text": vocab[w_row[r]], "contribution": c_row[r]}
                     for r in range(c)])
     return out

@@ -15,8 +15,9 @@ Readers for CSV, Parquet and ARFF files (:func:`read_table`) and a label parser
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -72,8 +72,8 @@ Limits (what this does *not* guarantee):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -160,7 +160,7 @@ def suppress(cells: pd.DataFrame, dims: Sequence[str], k: int) -> pd.Series:
     status: dict[tuple, str | None] = {}
     size: dict[tuple, tuple] = {}
     for key, firms, statements in zip(cells[dims].itertuples(index=False, name=None), cells["firms"],
-                                      cells["statements"]):
+                                      cells["statements"], strict=False):
         status[key] = PRIMARY if firms < k else None
         size[key] = (int(firms), int(statements), key)
     groups: list[tuple[tuple, list[tuple]]] = []

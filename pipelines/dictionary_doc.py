@@ -50,7 +50,7 @@ def render() -> str:
     out = [INTRO]
     for kind in D.KINDS:
         out.append(f"\n## {kind}\n")
-        out.append(f"File key (unique within a file): {', '.join('`%s`' % k for k in D.FILE_KEYS[kind])}.\n")
+        out.append(f"File key (unique within a file): {', '.join(f'`{k}`' for k in D.FILE_KEYS[kind])}.\n")
         out.append("| column | type | required | meaning |\n|---|---|---|---|")
         for c in D.COLUMNS[kind]:
             out.append(f"| `{c.name}` | {c.type} | {'yes' if c.required else ''} | {c.description} |")

@@ -53,7 +53,7 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
     """
     from creditdb import audit
 
-    issued_on = issued_on or dt.datetime.now(dt.timezone.utc).date()
+    issued_on = issued_on or dt.datetime.now(dt.UTC).date()
     problems: list[str] = []
     with engine.begin() as conn:
         inst = Institution.__table__.c

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from concurrent.futures import ThreadPoolExecutor, wait
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,7 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
             sub_id = conn.execute(Submission.__table__.insert().values(
                 institution_id=inst_id, kind=kind, file_name=info.path.name, file_sha256=info.sha256,
                 status="loading", strict=strict, rows_total=0, rows_loaded=0, rows_rejected=0,
-                report={}, received_at=dt.datetime.now(dt.timezone.utc),
+                report={}, received_at=dt.datetime.now(dt.UTC),
             ).returning(Submission.id)).scalar_one()
             first = True
             pending = None  # the previous chunk's database stage, running in the background
@@ -341,7 +341,7 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
                     "region": anon.region(new.country, new.postal_code).to_numpy(),
                     "established_year": anon.year(new.established).to_numpy(),
                     "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
-                    "created_at": dt.datetime.now(dt.timezone.utc),
+                    "created_at": dt.datetime.now(dt.UTC),
                 })
                 # under concurrent submissions another bank may have created some of these firms first:
                 # only the rows this insert really wrote count as new (PostgreSQL; SQLite serialises writers)

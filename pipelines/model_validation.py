@@ -63,8 +63,8 @@ def reproduce(engine, version: str, actor: str = "unknown") -> dict[str, Any]:
     }
     for v in checks.values():
         v["match"] = v["recorded"] == v["now"] if v["recorded"] else None
-    from models.rating import load_model
     from models.calibration import Calibration
+    from models.rating import load_model
 
     recorded = load_model(rec["artifact"])
     cal = Calibration.from_dict(rec["spec"]["calibration"])
@@ -162,8 +162,9 @@ def validate(engine, version: str, sample: str = "out-of-time", actor: str = "un
     import json
 
     digest = hashlib.sha256(json.dumps(results, sort_keys=True, default=str).encode()).hexdigest()
-    from creditdb.schema import ModelVersion
     from sqlalchemy import update
+
+    from creditdb.schema import ModelVersion
 
     T = ModelVersion.__table__
     with engine.begin() as conn:

@@ -220,7 +220,7 @@ def _text_columns(info: FileInfo, batch: pa.RecordBatch, first_row: int) -> pa.R
     import pyarrow.compute as pc
 
     columns = []
-    for name, col in zip(batch.schema.names, batch.columns):
+    for name, col in zip(batch.schema.names, batch.columns, strict=False):
         if pa.types.is_dictionary(col.type) and (pa.types.is_string(col.type.value_type)
                                                  or pa.types.is_binary(col.type.value_type)):
             col = col.dictionary_decode()  # e.g. a pandas categorical

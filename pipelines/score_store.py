@@ -83,7 +83,7 @@ class ScoreWriter:
         self._stack = ExitStack()
         self._write = None
 
-    def __enter__(self) -> "ScoreWriter":
+    def __enter__(self) -> ScoreWriter:
         check_model(self.conn, self.model_version_id)
         if self.conn.dialect.name == "postgresql":
             self._write = self._stack.enter_context(copy_stream(self.conn, Score.__table__, COLUMNS))

@@ -39,11 +39,11 @@ from creditdb import registry
 from creditdb.anonymise import Key
 from creditdb.registry import RegistryError
 from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution, ModelVersion, Score
+from models import reasons as R
 from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
-from models.ratios import FEATURE_NAMES
 from models.rating import RatingModel, load_model
-from models import reasons as R
+from models.ratios import FEATURE_NAMES
 
 CHUNK = 250_000  # firms per scoring part: the database reads the next part and stores the last while one is scored
 
@@ -107,7 +107,7 @@ def reasons_json(long: pd.DataFrame, index: pd.Index) -> np.ndarray:
     count = np.bincount(pos, minlength=len(index))
     k = int(count.max()) if len(pos) else 0
     pairs, prefixes = pd.factorize(pd.Series(list(zip(long["feature"].to_numpy()[order],
-                                                       long["text"].to_numpy()[order])), dtype=object))
+                                                       long["text"].to_numpy()[order], strict=False)), dtype=object))
     code = np.zeros((len(index), k), dtype=np.int64)
     contribution = np.zeros((len(index), k))
     code[pos, slot] = pairs
@@ -182,7 +182,7 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
     # column serialises the lists itself
     as_json = engine.dialect.name == "postgresql"
     dg = scorer.scale.default
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     done: list[pd.DataFrame] = []  # the written rows without their reasons, for the hashes and the summary
     bar = _bar(n_firms, "scoring", progress)
     with engine.begin() as conn:  # the rows and their audit event: one transaction
@@ -224,7 +224,7 @@ def _firm_ranges(lo: int | None, hi: int | None, n_firms: int) -> list[tuple[int
         return []
     parts = max(1, -(-n_firms // CHUNK))
     edges = np.linspace(lo, hi + 1, parts + 1).round().astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
 
 
 def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int, int]],
@@ -334,7 +334,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
             firm[need] = cp[need].map(dict(zip(known.pseudonym, known.id, strict=True)))
         firm_ids = sorted({int(x) for x in firm.dropna()})
         history = load_statements(conn) if firm_ids else pd.DataFrame()
-    good["firm_key"] = [f"db:{int(f)}" if pd.notna(f) else f"file:{r}" for r, f in zip(good.index, firm)]
+    good["firm_key"] = [f"db:{int(f)}" if pd.notna(f) else f"file:{r}" for r, f in zip(good.index, firm, strict=False)]
     good["established_year"] = pd.to_datetime(good["established"]).dt.year.astype("float64")
     good["fiscal_year_end"] = pd.to_datetime(good["fiscal_year_end"]).astype("datetime64[ns]")
     good["_file_row"] = good.index
@@ -348,7 +348,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
         history["_file_row"] = -1
     else:
         history = pd.DataFrame(columns=["firm_key", "fiscal_year_end", "_file_row"])
-    cols = ["firm_key", "fiscal_year_end", "months", *[c for c in FinancialStatement.__table__.c.keys()
+    cols = ["firm_key", "fiscal_year_end", "months", *[c for c in FinancialStatement.__table__.c
                                                       if c in good.columns and c not in ("fiscal_year_end", "months")],
             "industry", "established_year", "_file_row"]
     cols = list(dict.fromkeys(c for c in cols if c in good.columns))
@@ -428,7 +428,7 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
     latest = (scores.sort_values(["firm_id", "scored_at", "id"]).drop_duplicates("firm_id", keep="last")
               .set_index("firm_id"))
     out = []
-    for k, h in zip(keys, hashes):
+    for k, h in zip(keys, hashes, strict=False):
         f = firm_of.get(h)
         if f is None or int(f) not in latest.index:
             out.append({"borrower_key": k, "found": False})

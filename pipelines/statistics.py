@@ -33,8 +33,8 @@ RATIOS: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n != "industry")
 
 def _as_of(as_of: dt.datetime | None) -> dt.datetime:
     if as_of is None:
-        return dt.datetime.now(dt.timezone.utc)
-    return as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
+    return as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
 
 
 def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3,

@@ -151,7 +151,7 @@ def _make_firms(n: int, banks: int, start_year: int, years: int, rng: np.random.
     hi = np.array([P.REGIONS[r][1] for r in regions])[region_idx]
     prefix = lo + (rng.random(n) * (hi - lo + 1)).astype(np.int64)
     tail = rng.integers(0, 10000, n)
-    postal = np.array([f"{p:03d}-{t:04d}" for p, t in zip(prefix.tolist(), tail.tolist())], dtype=object)
+    postal = np.array([f"{p:03d}-{t:04d}" for p, t in zip(prefix.tolist(), tail.tolist(), strict=False)], dtype=object)
 
     fiscal_month = rng.choice(P.FISCAL_MONTHS, size=n, p=P.FISCAL_MONTH_SHARES / P.FISCAL_MONTH_SHARES.sum())
     late = rng.random(n) < P.LATE_ENTRY_SHARE
@@ -169,21 +169,21 @@ def _make_firms(n: int, banks: int, start_year: int, years: int, rng: np.random.
     width = max(6, len(str(n)))
     ids = rng.permutation(n) + 1  # name numbers unrelated to the answers' firm_ref
     names = _pick(rng, [f"{{}} {s}" for s in P.SUFFIXES], n)
-    firm_name = np.array([t.format(f"Firm {i:0{width}d}") for t, i in zip(names.tolist(), ids.tolist())], dtype=object)
+    firm_name = np.array([t.format(f"Firm {i:0{width}d}") for t, i in zip(names.tolist(), ids.tolist(), strict=False)], dtype=object)
     town = _pick(rng, P.TOWNS, n)
     blk = rng.integers(1, 10, (n, 3))
     pref = np.asarray(regions, dtype=object)[region_idx]
     address = np.array([f"{a}-{b}-{c} {t}, {p}" for a, b, c, t, p in
-                        zip(blk[:, 0].tolist(), blk[:, 1].tolist(), blk[:, 2].tolist(), town.tolist(), pref.tolist())],
+                        zip(blk[:, 0].tolist(), blk[:, 1].tolist(), blk[:, 2].tolist(), town.tolist(), pref.tolist(), strict=False)],
                        dtype=object)
     given, family = _pick(rng, P.GIVEN_NAMES, n).tolist(), _pick(rng, P.SURNAMES, n).tolist()
-    rep = np.array([f"{g} {s}" for g, s in zip(given, family)], dtype=object)
+    rep = np.array([f"{g} {s}" for g, s in zip(given, family, strict=False)], dtype=object)
     area = np.array([P.REGIONS[r][3] for r in regions], dtype=object)[region_idx]
     local_len = 10 - np.array([len(a) for a in area.tolist()])
     mid = rng.integers(0, 10**4, n)
     last = rng.integers(0, 10**4, n)
     phone = np.array([f"{a}-{m % 10**(k - 4):0{k - 4}d}-{x:04d}" for a, m, x, k in
-                      zip(area.tolist(), mid.tolist(), last.tolist(), local_len.tolist())], dtype=object)
+                      zip(area.tolist(), mid.tolist(), last.tolist(), local_len.tolist(), strict=False)], dtype=object)
 
     corp = _corporate_numbers(n, rng)
     corp[rng.random(n) < P.FIRM_MISSING_SHARES["corporate_number"]] = None

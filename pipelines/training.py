@@ -25,6 +25,7 @@ database-backed entry point is :func:`train` (reads, fits, registers, audits).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -40,8 +41,8 @@ import creditdb
 from models.calibration import PD_FLOOR, Calibration, fit_calibration, long_run_default_rate
 from models.challenger import WoEScorecard
 from models.master_scale import assign_grade, load_master_scale
-from models.ratios import FEATURE_NAMES
 from models.rating import RatingModel, RatingSpec, load_spec, time_split
+from models.ratios import FEATURE_NAMES
 from pipelines.features import DEFAULT_HORIZON_MONTHS, DEFAULT_LAG_MONTHS, data_fingerprint, training_table
 
 OOT_YEARS = 1
@@ -224,7 +225,7 @@ def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float,
     out["challenger"] = {"kind": "logistic regression on weight-of-evidence bins (models.challenger.WoEScorecard)",
                          "n_bins": tm.challenger.n_bins, "C": tm.challenger.C,
                          "coefficients": {c: float(v) for c, v in zip(tm.challenger.bins_,
-                                                                      tm.challenger.logit_.coef_[0])},
+                                                                      tm.challenger.logit_.coef_[0], strict=False)},
                          "intercept": float(tm.challenger.logit_.intercept_[0])}
     return out
 
@@ -232,11 +233,9 @@ def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float,
 def code_version() -> str:
     """``creditdb.__version__`` plus the git commit of the source tree when available."""
     commit = ""
-    try:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
                                 cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
     return f"{creditdb.__version__}+g{commit}" if commit else creditdb.__version__
 
 

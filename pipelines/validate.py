@@ -197,7 +197,7 @@ def _show(value: Any) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def get_validator(kind: str, today: dt.date | None = None) -> "Validator":
+def get_validator(kind: str, today: dt.date | None = None) -> Validator:
     """A cached validator: building the Great Expectations context costs about a second."""
     return Validator(kind, today=today)
 

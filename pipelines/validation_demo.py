@@ -36,7 +36,7 @@ def grade_pd() -> dict[str, float]:
     """Master-scale PD per grade: geometric midpoint of the grade's bounds (last grade 0.3)."""
     lower = (0.0005,) + GRADE_UPPER[:-1]
     upper = GRADE_UPPER[:-1] + (0.45,)
-    return {g: float(np.sqrt(lo * hi)) for g, lo, hi in zip(GRADES, lower, upper)}
+    return {g: float(np.sqrt(lo * hi)) for g, lo, hi in zip(GRADES, lower, upper, strict=False)}
 
 
 def assign_grade(pd_: np.ndarray) -> np.ndarray:

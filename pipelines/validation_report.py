@@ -18,7 +18,8 @@ import html
 import io
 import json
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas
@@ -200,7 +201,7 @@ def build_validation(
     years = sorted(set(yr.tolist()))
     results = {
         "schema": SCHEMA,
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "model_card": dict(model_card or {}),
         "sample": {"n": n, "defaults": int(y.sum()), "default_rate": float(y.mean()) if n else None,
                    "mean_pd": float(p.mean()) if n else None, "years": years,
@@ -491,7 +492,7 @@ def _section_stability(s: dict[str, Any]) -> str:
     if m["pairs"]:
         out.append(_img(_plot_migration(m), "Migration matrix"))
         out.append(_table(["t \\ t+1"] + m["grades"] + ["Total"],
-                          [[_e(g)] + [_fmt(v) for v in row] + [_fmt(sum(row))] for g, row in zip(m["grades"], m["counts"])],
+                          [[_e(g)] + [_fmt(v) for v in row] + [_fmt(sum(row))] for g, row in zip(m["grades"], m["counts"], strict=False)],
                           f'Migration counts ({_fmt(m["pairs"])} firm-year pairs)'))
         out.append(f'<p>Stable {_pct(m["share_stable"], 1)}, within one notch {_pct(m["share_within_one"], 1)}, '
                    f'upgrades {_pct(m["share_upgrade"], 1)}, downgrades {_pct(m["share_downgrade"], 1)}.</p>')

@@ -33,8 +33,8 @@ def test_japan_table_both_coverages() -> None:
     lo = np.concatenate([[0.0], s.pd_upper[:-1]])
     mids = (lo + np.minimum(s.pd_upper, 0.2)) / 2
     labels = s.category(mids)
-    got80 = dict(zip(labels, s.annual_rate(mids, 0.8) * 100))
-    got100 = dict(zip(labels, s.annual_rate(mids, 1.0) * 100))
+    got80 = dict(zip(labels, s.annual_rate(mids, 0.8) * 100, strict=False))
+    got100 = dict(zip(labels, s.annual_rate(mids, 1.0) * 100, strict=False))
     for k, v in JAPAN_80.items():
         assert got80[k] == pytest.approx(v)
     for k, v in JAPAN_100.items():

@@ -20,7 +20,16 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from creditdb.cli import cli
-from creditdb.schema import AuditEvent, BorrowerLink, FinancialStatement, Guarantee, Institution, Loan, ModelVersion, Score
+from creditdb.schema import (
+    AuditEvent,
+    BorrowerLink,
+    FinancialStatement,
+    Guarantee,
+    Institution,
+    Loan,
+    ModelVersion,
+    Score,
+)
 from models.fee_schedule import load_schedule
 from models.portfolio import simulate_portfolio
 from models.pricing import load_policy, price_loans
@@ -30,7 +39,7 @@ from tests.conftest import TEST_KEY
 N_FIRMS = 6
 TENOR = (dt.date(2026, 6, 1) - dt.date(2021, 6, 1)).days / 365.25  # factories' loans
 PDS = [0.0015, 0.006, 0.012, 0.03, 0.08]  # firms 0..4 scored; firm 5 has no score
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def run(*args: str, ok: bool | None = True):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from models.master_scale import (MasterScaleError, assign_grade, fee_category, load_master_scale,
-                                 representative_pd)
+from models.master_scale import MasterScaleError, assign_grade, fee_category, load_master_scale, representative_pd
 
 SCALE = load_master_scale()
 
@@ -29,7 +29,7 @@ def test_every_pd_in_open_unit_interval_has_exactly_one_grade(p):
 
 
 def test_band_edges_go_to_the_riskier_grade():
-    for prev, cur in zip(SCALE.grades, SCALE.grades[1:]):
+    for prev, cur in zip(SCALE.grades, SCALE.grades[1:], strict=False):
         assert assign_grade(cur.lower, SCALE)[0] == cur.grade
         assert assign_grade(np.nextafter(cur.lower, 0), SCALE)[0] == prev.grade
     assert assign_grade(0.0, SCALE)[0] == SCALE.grades[0].grade

@@ -139,8 +139,8 @@ def test_price_book_with_migration_from_database(sqlite_db, tmp_path):
     with sqlite_db.engine.connect() as conn:
         table = training_table(load_statements(conn), load_defaults(conn), pd.Timestamp.today().normalize())
     yr = pd.to_datetime(table["fiscal_year_end"]).dt.year
-    have = set(zip(table["firm_id"], yr))
-    moved = [(lab == 1) or ((f, y + 1) in have) for f, y, lab in zip(table["firm_id"], yr, table["label"])]
+    have = set(zip(table["firm_id"], yr, strict=False))
+    moved = [(lab == 1) or ((f, y + 1) in have) for f, y, lab in zip(table["firm_id"], yr, table["label"], strict=False)]
     assert mg["migration"]["transitions"] == sum(moved) > 100
     h, m = pd.read_csv(out_h), pd.read_csv(out_m)
     assert list(h["loan_id"]) == list(m["loan_id"]) and len(h) > 100

@@ -164,10 +164,10 @@ def test_model_text_identical_across_processes(fitted):
 
     X, y, a = fitted
     root = Path(__file__).resolve().parent.parent
-    code = ("import sys; sys.path[:0] = [%r, %r]\n"
+    code = ("import sys; sys.path[:0] = [{!r}, {!r}]\n"
             "from test_rating import synthetic, small_spec\n"
             "from models.rating import RatingModel\n"
             "X, y, _ = synthetic()\n"
-            "print(RatingModel(small_spec()).fit(X, y).model_sha256)\n") % (str(root), str(root / "tests"))
+            "print(RatingModel(small_spec()).fit(X, y).model_sha256)\n").format(str(root), str(root / "tests"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == a.model_sha256

@@ -15,10 +15,15 @@ from sqlalchemy import func, select, update
 from creditdb import audit
 from creditdb.cli import cli
 from creditdb.schema import AuditEvent, Institution, ModelVersion, Score
-from pipelines import synth
 from models.ratios import FEATURE_NAMES
-from pipelines.features import (latest_statements, load_defaults, load_scoring_statements, load_statements,
-                                training_table)
+from pipelines import synth
+from pipelines.features import (
+    latest_statements,
+    load_defaults,
+    load_scoring_statements,
+    load_statements,
+    training_table,
+)
 from pipelines.ingest import submit_file
 from tests import factories as F
 from tests.conftest import TEST_KEY
@@ -230,7 +235,7 @@ def test_look_ahead_through_the_database_and_snapshot(sqlite_db, tmp_path):
     cutoff = dt.date(2022, 3, 31)
     _, first = train(sqlite_db.engine, cutoff)
     assert first["created"]
-    snap = dt.datetime.now(dt.timezone.utc)
+    snap = dt.datetime.now(dt.UTC)
     # a later submission corrects every statement dated after the cut-off, and reports new defaults after it
     raw = data.statements["BK1"]
     post = raw[pd.to_datetime(raw["fiscal_year_end"]) > pd.Timestamp(cutoff)].copy()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.calibration import PD_FLOOR, fit_calibration
 from models.master_scale import assign_grade, fee_category
-from models.ratios import FEATURE_NAMES, compute_features
 from models.rating import RatingModel, load_model, time_split
+from models.ratios import FEATURE_NAMES, compute_features
 from models.reasons import explain
 
 

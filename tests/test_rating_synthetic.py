@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.master_scale import assign_grade
-from models.ratios import FEATURE_NAMES
 from models.rating import load_spec
+from models.ratios import FEATURE_NAMES
 from models.validation_stats import jeffreys_interval
 from pipelines import synth
 from pipelines.features import training_table
@@ -53,7 +53,7 @@ def test_out_of_time_auc_close_to_the_true_pd_auc(trained):
             rows.append((g, n, k, k / n, float(pd_oot[m].mean()), *jeffreys_interval(k, n)))
     assert len(rows) >= 4
     rates = [r[3] for r in rows]
-    assert all(b > a for a, b in zip(rates, rates[1:])), rows
+    assert all(b > a for a, b in zip(rates, rates[1:], strict=False)), rows
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from models.rating import RatingModel, parse_spec
-from models.reasons import explain, format_value, reason_text, top_reasons
 from models.ratios import feature_table
+from models.reasons import explain, format_value, reason_text, top_reasons
 
 SPEC = parse_spec("""
 [model]
@@ -125,10 +125,10 @@ def test_scoring_reasons_json_equals_json_dumps_of_the_lists():
                          "contribution": [0.123456789, 0.05, 1e-7, 2.5, 0.3333333333, 0.1]})
     index = pd.Index([9, 10, 11, 12, 13])
     got = reasons_json(long, index)
-    for label, text in zip(index, got):
+    for label, text in zip(index, got, strict=False):
         part = long[long["row"] == label].sort_values("rank")
         expected = [{"feature": f, "text": t, "contribution": round(float(c), 6)}
-                    for f, t, c in zip(part["feature"], part["text"], part["contribution"])]
+                    for f, t, c in zip(part["feature"], part["text"], part["contribution"], strict=False)]
         assert text == json.dumps(expected, ensure_ascii=False)
         assert json.loads(text) == expected
 
@@ -224,8 +224,8 @@ def test_top_reasons_frame_equals_arrays_and_handles_ties_and_no_reasons():
     assert list(r["row"]) == ["a", "a", "a", "c", "c", "c"]
     assert list(r["feature"]) == ["roa", "equity_ratio", "ibd_to_sales", "equity_ratio", "ibd_to_sales", "roa"]
     spec = feature_table()
-    assert list(r["text"]) == [reason_text(spec[f], f, X.loc[i, f]) for i, f in zip(r["row"], r["feature"])]
-    assert list(r["value"]) == [X.loc[i, f] for i, f in zip(r["row"], r["feature"])]
+    assert list(r["text"]) == [reason_text(spec[f], f, X.loc[i, f]) for i, f in zip(r["row"], r["feature"], strict=False)]
+    assert list(r["value"]) == [X.loc[i, f] for i, f in zip(r["row"], r["feature"], strict=False)]
 
 
 @pytest.mark.parametrize("unit", ["ratio", "times", "days", "years", "log_amount", "flag"])
@@ -246,7 +246,7 @@ def test_number_texts_equal_reason_text_on_rounding_ties(unit):
         codes, vocab = number_texts(spec, values, direction)
         got = [vocab[c] for c in codes]
         expected = [reason_text(spec, "x", v, direction) for v in values.tolist()]
-        assert got == expected, next((v, g, e) for v, g, e in zip(values, got, expected) if g != e)
+        assert got == expected, next((v, g, e) for v, g, e in zip(values, got, expected, strict=False) if g != e)
 
 
 def test_contribution_texts_equal_repr_of_round():
@@ -261,7 +261,7 @@ def test_contribution_texts_equal_repr_of_round():
     assert got == [repr(round(v, 6)) for v in values.tolist()]
     blank = np.arange(len(values)) % 3 == 0
     got = contribution_texts(values, "}", blank).to_pylist()
-    assert got == ["" if b else repr(round(v, 6)) + "}" for v, b in zip(values.tolist(), blank)]
+    assert got == ["" if b else repr(round(v, 6)) + "}" for v, b in zip(values.tolist(), blank, strict=False)]
 
 
 def test_top_k_equals_a_stable_sort_where_values_are_positive():

@@ -88,7 +88,7 @@ def _frame(conn, mv: int) -> pd.DataFrame:
     s = conn.execute(select(FinancialStatement.id, FinancialStatement.firm_id)).all()
     return pd.DataFrame({"model_version_id": mv, "firm_id": [r.firm_id for r in s], "statement_id": [r.id for r in s],
                          "pd": 0.01, "grade": "3", "fee_category": 2, "reasons": [[] for _ in s],
-                         "scored_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})
+                         "scored_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)})
 
 
 def _scores(engine) -> int:
@@ -116,9 +116,8 @@ def test_bad_references_are_refused_and_nothing_is_written(stored, break_it):
             conn.execute(update(ModelVersion).where(ModelVersion.id == mv).values(status="retired"))
     else:
         frame.loc[0, "model_version_id"] = mv + 1
-    with pytest.raises(ScoreReferenceError):
-        with engine.begin() as conn:
-            write_scores(conn, frame)
+    with pytest.raises(ScoreReferenceError), engine.begin() as conn:
+        write_scores(conn, frame)
     assert _scores(engine) == 0
     # the unbroken frame goes in whole
     if break_it != "retired model":

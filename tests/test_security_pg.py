@@ -217,7 +217,7 @@ def test_nobody_reads_the_key_or_hashes_outside_its_scope(world, who):
         other = "BK1" if own == "BK2" else "BK2"
         for scope in ("borrower", "loan"):
             assert "may pseudonymise only" in w.refused(
-                who, "SELECT creditdb_pseudonyms(CAST(:v AS text[]))", v=[f"corp|JP|1", f"{scope}|{other}|{other}-B00001"])
+                who, "SELECT creditdb_pseudonyms(CAST(:v AS text[]))", v=["corp|JP|1", f"{scope}|{other}|{other}-B00001"])
         mine = [f"borrower|{own}|{own}-B00001", "corp|JP|9000000000001", "loan|" + own + "|ü-1"]
         got = w.q(who, "SELECT creditdb_pseudonyms(CAST(:v AS text[]))", v=mine)[0][0]
         assert got == [py_hmac(v) for v in mine]
@@ -473,15 +473,14 @@ def test_operator_streams_score_rows_through_row_level_security(world):
         frame = pd.DataFrame({"model_version_id": mv, "firm_id": [r.firm_id for r in st],
                               "statement_id": [r.id for r in st], "pd": 0.02, "grade": "B", "fee_category": 3,
                               "reasons": '[{"feature": "roa", "text": "Low return on assets", "contribution": 0.1}]',
-                              "scored_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)})
+                              "scored_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)})
         with ScoreWriter(conn, mv) as writer:
             writer.write(frame.iloc[:4])
             writer.write(frame.iloc[4:])
         assert conn.execute(text("SELECT count(*) FROM score")).scalar_one() == before + len(frame) > before
         tx.rollback()
         tx = conn.begin()
-        with pytest.raises(ScoreReferenceError):
-            with ScoreWriter(conn, mv) as writer:
-                writer.write(frame.assign(statement_id=frame.statement_id.iloc[::-1].to_numpy()))
+        with pytest.raises(ScoreReferenceError), ScoreWriter(conn, mv) as writer:
+            writer.write(frame.assign(statement_id=frame.statement_id.iloc[::-1].to_numpy()))
         tx.rollback()
     assert w.q("owner", "SELECT count(*) FROM score")[0][0] == before

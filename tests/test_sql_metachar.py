@@ -15,7 +15,6 @@ import datetime as dt
 import json
 
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -134,7 +133,7 @@ def test_approval_by_and_note_stored_verbatim(db, monkeypatch):
     with db.engine.begin() as conn:
         for i, _ in enumerate(values):
             conn.execute(ModelVersion.__table__.insert().values(
-                version=f"rating-{i:012d}", created_at=dt.datetime.now(dt.timezone.utc), created_by="pytest",
+                version=f"rating-{i:012d}", created_at=dt.datetime.now(dt.UTC), created_by="pytest",
                 status="candidate", artifact="{}", artifact_sha256="0" * 64, spec={}, data_fingerprint="0" * 64,
                 code_version="test", seed=1, metrics={}, validation_report={"ok": True}))
     for i, value in enumerate(values):

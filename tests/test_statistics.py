@@ -12,7 +12,8 @@ import statistics as stdlib
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.statistics import ALL, cell_statistics, describe, suppress
 
@@ -68,8 +69,8 @@ def test_known_data_set_cell_by_cell():
     assert list(out["ratio"].unique()) == ["roa"]
     got = out[COLUMNS]
     assert len(got) == len(EXPECTED)
-    for (_, row), expected in zip(got.iterrows(), EXPECTED):
-        for col, want in zip(COLUMNS, expected):
+    for (_, row), expected in zip(got.iterrows(), EXPECTED, strict=False):
+        for col, want in zip(COLUMNS, expected, strict=False):
             have = row[col]
             where = f"{expected[0]}/{expected[1]}/{col}"
             if col in ("industry", "population", "suppressed"):

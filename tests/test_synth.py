@@ -307,7 +307,7 @@ def test_injected_errors_are_exactly_at_the_recorded_rows(tmp_path):
         assert len(raw) == n_clean + (err.kind == "duplicate_row").sum()
         assert set(err.kind) == set(synth.ERROR_KINDS)
         idx = err.row.to_numpy() - 2  # CSV line -> 0-based data row
-        for (_, e), i in zip(err.iterrows(), idx):
+        for (_, e), i in zip(err.iterrows(), idx, strict=False):
             row = raw.iloc[i]
             if e.kind == "text_in_amount":
                 assert not re.fullmatch(r"-?\d+", row[e.column])

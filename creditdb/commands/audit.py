@@ -35,7 +35,7 @@ def log(since: dt.datetime | None, action: str | None, limit: int, as_json: bool
     t = AuditEvent.__table__
     stmt = select(t).order_by(t.c.id)
     if since:
-        stmt = stmt.where(t.c.ts >= since.replace(tzinfo=dt.timezone.utc))
+        stmt = stmt.where(t.c.ts >= since.replace(tzinfo=dt.UTC))
     if action:
         stmt = stmt.where(t.c.action.startswith(action))
     with open_engine().connect() as conn:

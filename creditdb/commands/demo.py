@@ -37,10 +37,10 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     """
     from sqlalchemy import func, select
 
+    from creditdb.anonymise import pseudonymiser
     from creditdb.db import session_scope
     from creditdb.output import open_engine
     from creditdb.schema import Firm, Institution, Submission
-    from creditdb.anonymise import pseudonymiser
     from creditdb.settings import get_settings
     from pipelines import synth
     from pipelines.ingest import submit_file

@@ -216,8 +216,8 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
       creditdb guarantee issue --institution CGC1 --loan-of BK1:L00042 --coverage 0.8
       creditdb guarantee issue --institution CGC1 --file to_issue.csv --json
     """
-    from creditdb.commands.guarantee import _policy, _schedule
     from creditdb.anonymise import pseudonymiser
+    from creditdb.commands.guarantee import _policy, _schedule
     from creditdb.settings import get_settings
     from pipelines.guarantee_issue import IssueRequest, issue_guarantees
     from pipelines.guarantees import GuaranteeDataError

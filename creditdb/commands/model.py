@@ -71,7 +71,8 @@ def evaluate(features_path: str, label: str, cv: int, seed: int, spec_path: str 
     from tqdm import tqdm
 
     from models.rating import load_spec
-    from models.research import evaluate as run_evaluation, read_table, split_label
+    from models.research import evaluate as run_evaluation
+    from models.research import read_table, split_label
 
     path = Path(features_path)
     if not path.is_file():
@@ -127,7 +128,7 @@ def _parse_time(value: str | None, as_json: bool):
         t = dt.datetime.fromisoformat(value)
     except ValueError:
         reject(f"--snapshot: {value!r} is not a date-time (YYYY-MM-DDTHH:MM[:SS][+00:00])", as_json=as_json)
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _train_text(tm, outcome: dict) -> str:
@@ -183,7 +184,8 @@ def train(cutoff: str | None, spec_path: str | None, seed: int | None, snapshot:
     from creditdb.registry import RegistryError
     from creditdb.settings import get_settings
     from models.rating import load_spec
-    from pipelines.training import TrainingError, train as run_train
+    from pipelines.training import TrainingError
+    from pipelines.training import train as run_train
 
     cut = _parse_date(cutoff, "--cutoff", as_json) or dt.date.today()
     snap = _parse_time(snapshot, as_json)

@@ -71,8 +71,8 @@ def file_(file: Path, institution: str, out: Path, version: str | None, as_json:
     Example:
       creditdb score file statements.csv --institution BK1 --out scores.csv --model rating-0123456789ab
     """
-    from creditdb.registry import RegistryError
     from creditdb.anonymise import pseudonymiser
+    from creditdb.registry import RegistryError
     from creditdb.settings import ConfigError
     from pipelines.scoring import ScoreFileError, score_file, write_results
 

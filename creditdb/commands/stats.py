@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import math
 import sys
 from pathlib import Path
 
@@ -48,8 +47,8 @@ def _text_table(records: list[dict], by: list[str], ratios: list[str]) -> str:
                 + [_fmt(r[c]) for c in stat_cols] + [r["suppressed"] or ""] for r in rows]
         widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
         lines.append(f"{ratio}:")
-        lines.append("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths)))
-        lines.extend("  " + "  ".join(c.rjust(w) for c, w in zip(b, widths)) for b in body)
+        lines.append("  " + "  ".join(h.rjust(w) for h, w in zip(head, widths, strict=False)))
+        lines.extend("  " + "  ".join(c.rjust(w) for c, w in zip(b, widths, strict=False)) for b in body)
         lines.append("")
     return "\n".join(lines)
 
@@ -133,7 +132,7 @@ def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_ma
     if bad:
         raise click.BadParameter(f"unknown ratio(s) {', '.join(bad)}; known: {', '.join(RATIOS)}",
                                  param_hint="--ratios")
-    when = as_of.replace(tzinfo=dt.timezone.utc) if as_of else dt.datetime.now(dt.timezone.utc)
+    when = as_of.replace(tzinfo=dt.UTC) if as_of else dt.datetime.now(dt.UTC)
     with tqdm(total=1, desc="statistics", disable=None, file=sys.stderr) as bar:
         table = statistics(open_engine(), by, chosen, k=k, as_of=when, margins=not no_margins)
         bar.update(1)

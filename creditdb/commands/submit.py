@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from creditdb.output import neutralise_formula, EXIT_REJECTED, emit_json, open_engine, reject
+from creditdb.output import EXIT_REJECTED, emit_json, neutralise_formula, open_engine, reject
 
 SHOWN_ISSUES = 20
 

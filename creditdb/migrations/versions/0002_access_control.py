@@ -9,9 +9,8 @@ Create Date: 2026-11-28 14:20:00
 content). On PostgreSQL the SQL of ``creditdb/sql`` (= ``deploy/sql``) is applied:
 group roles, grants, row-level security and the SECURITY DEFINER functions.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'

@@ -12,7 +12,6 @@ each statement belongs to the scored firm. Indexes are kept.
 """
 from alembic import op
 
-
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
