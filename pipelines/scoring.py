@@ -348,8 +348,9 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
         history["_file_row"] = -1
     else:
         history = pd.DataFrame(columns=["firm_key", "fiscal_year_end", "_file_row"])
-    cols = ["firm_key", "fiscal_year_end", "months", *[c.name for c in FinancialStatement.__table__.c
-                                                      if c.name in good.columns and c.name not in ("fiscal_year_end", "months")],
+    amounts = [c.name for c in FinancialStatement.__table__.c
+               if c.name in good.columns and c.name not in ("fiscal_year_end", "months")]
+    cols = ["firm_key", "fiscal_year_end", "months", *amounts,
             "industry", "established_year", "_file_row"]
     cols = list(dict.fromkeys(c for c in cols if c in good.columns))
     combined = pd.concat([history.reindex(columns=cols), good[cols]], ignore_index=True)
