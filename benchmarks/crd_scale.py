@@ -195,7 +195,9 @@ def phase_price(state: dict, workdir: Path) -> dict:
 
     engine = make_engine(state["url"])
     with engine.connect() as conn:
-        pds = pd.DataFrame(conn.execute(text("SELECT firm_id, pd FROM score")).all(), columns=["firm_id", "pd"])
+        # firms not in default (a firm in default has PD 1: no guarantee is priced for it)
+        pds = pd.DataFrame(conn.execute(text("SELECT firm_id, pd FROM score WHERE pd > 0 AND pd < 1")).all(),
+                           columns=["firm_id", "pd"])
     n = 1_000_000
     rng = np.random.default_rng(0)
     pick = rng.integers(0, len(pds), n)
