@@ -209,8 +209,8 @@ def phase_price(state: dict, workdir: Path) -> dict:
                           "rate": rng.uniform(0.01, 0.04, n), "sales": rng.lognormal(np.log(5e8), 1.2, n),
                           "secured": rng.random(n) < 0.2})
     priced = price_loans(loans, load_policy(), load_schedule("japan"))
-    return {"guarantees": len(priced), "mean_fee_rate": float(priced.iloc[:, -1].mean())
-            if pd.api.types.is_numeric_dtype(priced.iloc[:, -1]) else None}
+    return {"guarantees": len(priced), "mean_charged_rate": float(priced["charged_rate"].mean()),
+            "mean_break_even_rate": float(priced["break_even_rate"].mean())}
 
 
 def run_child(phase: str, workdir: Path) -> None:
