@@ -106,6 +106,10 @@ def load(url: str, statements: int, seed: int, firms: int | None = None, years: 
             .astype("Int64"),
             "created_at": now,
         }))
+        # the fact tables accept rows only of firms their institution has linked (creditdb.integrity)
+        copy_frame(conn, "borrower_link", pd.DataFrame({
+            "institution_id": inst, "borrower_hash": [hashlib.sha256((tag + "link" + c).encode()).hexdigest()
+                                                      for c in firm_codes], "firm_id": firm_ids}))
         sub_st = submission("statements", len(raw))
         st = pd.DataFrame({
             "id": np.arange(s0, s0 + len(raw)), "firm_id": firm_ids[firm_idx], "institution_id": inst,

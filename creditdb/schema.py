@@ -136,15 +136,17 @@ class FinancialStatement(Base):
     """One fiscal period's statement of one firm, as one institution submitted it.
 
     Amounts in currency units. A later submission for the same firm, period and
-    institution supersedes this row; both rows are kept.
+    institution supersedes this row; both rows are kept. Like ``loan`` and
+    ``default_event`` it has no per-row foreign keys: the database checks each
+    statement's rows as a set (``creditdb.integrity``, migration 0010).
     """
 
     __tablename__ = "financial_statement"
     __table_args__ = (Index("ix_statement_firm_period", "firm_id", "fiscal_year_end"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"))
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), index=True)
+    firm_id: Mapped[int] = mapped_column()  # -> firm linked by institution_id, checked per statement
+    institution_id: Mapped[int] = mapped_column()  # -> institution, via the submission (checked)
+    submission_id: Mapped[int] = mapped_column(index=True)  # -> submission of institution_id, checked
     fiscal_year_end: Mapped[dt.date] = mapped_column(Date)
     months: Mapped[int] = mapped_column(Integer, default=12)
     currency: Mapped[str] = mapped_column(String(3))
@@ -173,9 +175,9 @@ class Loan(Base):
 
     __tablename__ = "loan"
     id: Mapped[int] = mapped_column(primary_key=True)
-    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), index=True)
+    firm_id: Mapped[int] = mapped_column(index=True)  # -> firm linked by institution_id, checked per statement
+    institution_id: Mapped[int] = mapped_column()  # -> institution, via the submission (checked)
+    submission_id: Mapped[int] = mapped_column(index=True)  # -> submission of institution_id, checked
     loan_hash: Mapped[str] = mapped_column(String(64), index=True)
     origination_date: Mapped[dt.date] = mapped_column(Date)
     maturity_date: Mapped[dt.date] = mapped_column(Date)
@@ -193,9 +195,9 @@ class DefaultEvent(Base):
 
     __tablename__ = "default_event"
     id: Mapped[int] = mapped_column(primary_key=True)
-    firm_id: Mapped[int] = mapped_column(ForeignKey("firm.id"), index=True)
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
-    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"), index=True)
+    firm_id: Mapped[int] = mapped_column(index=True)  # -> firm linked by institution_id, checked per statement
+    institution_id: Mapped[int] = mapped_column()  # -> institution, via the submission (checked)
+    submission_id: Mapped[int] = mapped_column(index=True)  # -> submission of institution_id, checked
     default_date: Mapped[dt.date] = mapped_column(Date)
     event_type: Mapped[str] = mapped_column(String(24))
     loan_hash: Mapped[str | None] = mapped_column(String(64))

@@ -32,8 +32,8 @@ def _design(rec: dict[str, Any]) -> Design:
                   valid_fraction=d["valid_fraction"], snapshot=d.get("snapshot"))
 
 
-def rebuild(engine, rec: dict[str, Any]) -> TrainedModel:
-    """Retrain from the recorded spec, seed, design and data snapshot."""
+def rebuild(engine, rec: dict[str, Any], client: Any = None) -> TrainedModel:
+    """Retrain from the recorded spec, seed, design and data snapshot (on ``client``'s Dask workers if given)."""
     design = _design(rec)
     snapshot = dt.datetime.fromisoformat(design.snapshot) if design.snapshot else None
     with engine.connect() as conn:
@@ -41,18 +41,30 @@ def rebuild(engine, rec: dict[str, Any]) -> TrainedModel:
         defaults = load_defaults(conn, snapshot)
     table = training_table(statements, defaults, design.cutoff, design.lag_months, design.horizon_months)
     spec = parse_spec(rec["spec"]["source_text"], origin=f"model {rec['version']} spec")
-    return fit(table, spec, design, rec["seed"])
+    return fit(table, spec, design, rec["seed"], client=client)
 
 
 def _pds(tm: TrainedModel) -> np.ndarray:
     return tm.calibration.predict(tm.model.raw_score(tm.table[list(FEATURE_NAMES)]))
 
 
-def reproduce(engine, version: str, actor: str = "unknown") -> dict[str, Any]:
-    """Retrain ``version`` and compare model hash, data fingerprint, spec, libraries and PDs."""
+def reproduce(engine, version: str, actor: str = "unknown", dask: str | None = None) -> dict[str, Any]:
+    """Retrain ``version`` and compare model hash, data fingerprint, spec, libraries and PDs.
+
+    A serially trained model must come back bit-identical (same model hash, every PD
+    equal). A model trained on a Dask cluster (``spec.engine.kind == "dask"``) cannot:
+    it is retrained on ``dask`` (a scheduler address or ``local[:N]``; default
+    ``CREDITDB_DASK``, else serially) and passes when its PDs and out-of-time AUC lie
+    within the tolerance recorded with it (``models.rating_dask.within_tolerance``).
+    """
+    from pipelines.distributed import cluster
+
     with engine.connect() as conn:
         rec = registry.get(conn, version)
-    tm = rebuild(engine, rec)
+    recorded_engine = rec["spec"].get("engine") or {"kind": "serial"}
+    distributed = recorded_engine.get("kind") == "dask"
+    with cluster(dask if distributed else None) as client:
+        tm = rebuild(engine, rec, client=client if distributed else None)
     stored_libs = rec["spec"].get("libraries", {})
     now_libs = library_versions()
     checks = {
@@ -75,7 +87,21 @@ def reproduce(engine, version: str, actor: str = "unknown") -> dict[str, Any]:
     pds = {"statements": int(len(X)), "identical": bool(np.array_equal(pd_recorded, pd_now)),
            "max_abs_difference": float(diff.max()) if len(diff) else 0.0, "differing": int((diff > 0).sum())}
     ok = bool(checks["model_sha256"]["match"] and pds["identical"])
+    engine_out: dict[str, Any] = {"recorded": recorded_engine, "now": tm.engine}
+    if distributed:
+        from models.rating_dask import within_tolerance
+
+        oot = (tm.table["sample"] == "oot").to_numpy()
+        auc_rec = rec["metrics"].get("auc", {}).get("model", {}).get("oot")
+        auc_now = tm.metrics.get("auc", {}).get("model", {}).get("oot")
+        engine_out["comparison"] = within_tolerance(pd_recorded, pd_now, auc_rec, auc_now,
+                                                    recorded_engine.get("tolerance"))
+        engine_out["comparison"]["oot_statements"] = int(oot.sum())
+        ok = ok or bool(engine_out["comparison"]["within"])
     causes = []
+    if not ok and distributed:
+        causes.append(f"trained on a Dask cluster: the re-fit lies outside the recorded tolerance "
+                      f"{engine_out['comparison']['tolerance']}")
     if not ok:
         if checks["data_fingerprint"]["match"] is False:
             causes.append("the training data differ from the recorded snapshot (rows, values or labels changed)")
@@ -86,7 +112,8 @@ def reproduce(engine, version: str, actor: str = "unknown") -> dict[str, Any]:
             causes.append(f"library versions differ: {changed}")
         if not causes:
             causes.append("same data, spec and libraries but a different model: training is not deterministic here")
-    out = {"version": version, "reproduced": ok, "checks": checks, "pds": pds, "causes": causes}
+    out = {"version": version, "reproduced": ok, "checks": checks, "pds": pds, "engine": engine_out,
+           "causes": causes}
     with engine.begin() as conn:
         audit.append(conn, actor, "model.reproduce", {"version": version, "reproduced": ok, "causes": causes},
                      input_hash=tm.fingerprint, output_hash=tm.model.model_sha256)

@@ -83,6 +83,9 @@ class TrainedModel:
     table: pd.DataFrame  # modelling table with a ``sample`` column: fit | valid | oot
     metrics: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    #: how it was trained: ``{"kind": "serial"}`` or the Dask cluster and the tolerance its
+    #: re-fits are compared within (``pipelines.distributed.engine_record``)
+    engine: dict[str, Any] = field(default_factory=lambda: {"kind": "serial"})
 
     @property
     def version(self) -> str:
@@ -97,6 +100,7 @@ class TrainedModel:
             "n_estimators": self.spec.n_estimators, "early_stopping_rounds": self.spec.early_stopping_rounds,
             "monotone_constraints": self.spec.monotone_constraints, "features": list(FEATURE_NAMES),
             "seed": self.seed, "design": self.design.as_dict(), "calibration": self.calibration.to_dict(),
+            "engine": self.engine,
         }
 
 
@@ -159,8 +163,13 @@ def grade_distribution(pd_: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
     return out
 
 
-def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None = None) -> TrainedModel:
-    """Fit model, challenger and calibration on a modelling table (see module docstring)."""
+def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None = None,
+        client: Any = None) -> TrainedModel:
+    """Fit model, challenger and calibration on a modelling table (see module docstring).
+
+    ``client``: a ``distributed.Client``; the LightGBM model is then trained on its
+    workers (``models.rating_dask``; not bit-identical to a serial fit), the rest here.
+    """
     check_spec(spec)
     spec, seed_used = with_seed(spec, seed)
     if table.empty:
@@ -179,8 +188,14 @@ def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None 
         if y.sum() == 0 or y.sum() == len(y):
             raise TrainingError(f"the {k} part of the development sample has {int(y.sum())} defaults in {len(y)} "
                                 "statements: both defaults and non-defaults are needed")
-    model = RatingModel(spec).fit(parts["fit"][cols], parts["fit"]["label"], parts["valid"][cols],
-                                  parts["valid"]["label"])
+    if client is None:
+        model = RatingModel(spec).fit(parts["fit"][cols], parts["fit"]["label"], parts["valid"][cols],
+                                      parts["valid"]["label"])
+    else:
+        from models.rating_dask import fit_distributed
+
+        model = fit_distributed(RatingModel(spec), parts["fit"][cols], parts["fit"]["label"], parts["valid"][cols],
+                                parts["valid"]["label"], client)
     challenger = WoEScorecard().fit(parts["fit"][cols], parts["fit"]["label"])
     dev = table.loc[table["sample"] != "oot"]
     target = long_run_default_rate(dev["label"], pd.to_datetime(dev["fiscal_year_end"]).dt.year)
@@ -191,6 +206,10 @@ def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None 
     except ValueError as exc:
         raise TrainingError(f"calibration failed: {exc}") from exc
     tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table)
+    if client is not None:
+        from pipelines.distributed import engine_record
+
+        tm.engine = engine_record(client)
     tm.metrics = _metrics(tm, parts, target, raw)
     tm.fingerprint = data_fingerprint(table)
     return tm
@@ -258,7 +277,7 @@ def record(tm: TrainedModel, actor: str) -> dict[str, Any]:
 def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, seed: int | None = None,
           snapshot: dt.datetime | None = None, actor: str = "unknown",
           lag_months: int = DEFAULT_LAG_MONTHS, horizon_months: int = DEFAULT_HORIZON_MONTHS,
-          oot_years: int = OOT_YEARS) -> tuple[TrainedModel, dict[str, Any]]:
+          oot_years: int = OOT_YEARS, dask: str | None = None) -> tuple[TrainedModel, dict[str, Any]]:
     """Read the database, fit, register (status candidate) and audit; returns (model, outcome).
 
     ``outcome``: ``version``, ``created`` (False when the identical model was already
@@ -274,8 +293,14 @@ def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, 
         defaults = load_defaults(conn, snapshot)
     design = Design(cutoff=cutoff, lag_months=lag_months, horizon_months=horizon_months, oot_years=oot_years,
                     snapshot=snapshot.isoformat() if snapshot else None)
-    table = training_table(statements, defaults, cutoff, lag_months, horizon_months)
-    tm = fit(table, spec_obj, design, seed)
+    from pipelines.distributed import cluster, training_table_by_partitions
+
+    with cluster(dask) as client:  # ``dask``: a scheduler address or local[:N]; None = CREDITDB_DASK or serial
+        if client is None:
+            table = training_table(statements, defaults, cutoff, lag_months, horizon_months)
+        else:
+            table = training_table_by_partitions(client, statements, defaults, cutoff, lag_months, horizon_months)
+        tm = fit(table, spec_obj, design, seed, client=client)
     rec = record(tm, actor)
     with engine.begin() as conn:
         row_id, created = registry.register(conn, rec)

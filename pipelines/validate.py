@@ -242,18 +242,20 @@ class Validator:
         self._checks = by_severity["row"] + by_severity["warning"]
         for i, exp in enumerate(self._checks):
             exp["meta"]["check"] = i  # results come back in GE's order, not the suite's
+        self._screens = _screens(self._checks)
+        screened = {i for members in self._screens.values() for i in members}
+        first_pass = [exp for i, exp in enumerate(self._checks) if i not in screened]
+        first_pass += [_screen_expectation(col, self._checks[members[0]]) for col, members in self._screens.items()]
         # one run for row and warning rules: each Great Expectations run has a fixed cost
         self._suites = {
             "blocking": ExpectationSuite(name=f"{stored['name']}_blocking", expectations=by_severity["blocking"]),
-            "checks": ExpectationSuite(name=f"{stored['name']}_checks",
-                                       expectations=self._checks),
+            "checks": ExpectationSuite(name=f"{stored['name']}_checks", expectations=first_pass),
         }
         self._detail_suites: dict[tuple[int, ...], ExpectationSuite] = {}
         #: columns the row and warning rules read: the only ones handed to Great Expectations
-        self._check_columns = list(dict.fromkeys(
-            c for exp in self._checks
-            for c in (exp["kwargs"].get("column"), exp["kwargs"].get("column_A"), exp["kwargs"].get("column_B"))
-            if c is not None))
+        self._check_columns = _columns_of(self._checks)
+        #: columns the first pass reads (screen columns are made from the typed chunk)
+        self._first_columns = [c for c in _columns_of(first_pass) if c not in self._screens]
         source = self._context.data_sources.add_pandas(f"creditdb_{kind}")
         self._batch_definition = source.add_dataframe_asset("submission").add_batch_definition_whole_dataframe("chunk")
 
@@ -288,21 +290,26 @@ class Validator:
         """Row and warning expectations on a typed chunk; issues refer to file rows.
 
         Two Great Expectations runs: the whole suite with ``BOOLEAN_ONLY`` results (no
-        unexpected lists, so no copies of the failing rows), then, only if some rules
-        failed, those rules again with ``COMPLETE`` results for the failing row numbers.
+        unexpected lists, so no copies of the failing rows), groups of same-bound range
+        rules standing as one screen rule each (:func:`_screens`); then, only if some
+        rules failed, those rules (a failed screen: all of its group) again with
+        ``COMPLETE`` results for the failing row numbers.
         """
         issues: list[Issue] = []
         typed_bad = typed.attrs.get("type_issues", set())
-        frame = self._frame(typed)
-        summary = self._run(self._suites["checks"], frame, _BOOLEAN_ONLY)
-        failed = []
+        summary = self._run(self._suites["checks"], self._frame(typed, self._first_columns, screens=True),
+                            _BOOLEAN_ONLY)
+        failed: list[int] = []
         for r in summary.results:
             _raise_if_broken(r)
             if not r.success:
-                failed.append(r.expectation_config.meta["check"])
+                meta = r.expectation_config.meta
+                failed.extend(self._screens[meta["screen"]] if "screen" in meta else [meta["check"]])
         if not failed:
             return issues
-        result = self._run(self._detail_suite(tuple(sorted(failed))), frame, _COMPLETE)
+        failed = sorted(set(failed))
+        result = self._run(self._detail_suite(tuple(failed)),
+                           self._frame(typed, _columns_of([self._checks[i] for i in failed])), _COMPLETE)
         for r in result.results:
             if r.success:
                 continue
@@ -318,15 +325,20 @@ class Validator:
                                     meta["rule"], meta["severity"], meta["message"]))
         return issues
 
-    def _frame(self, typed: pd.DataFrame) -> pd.DataFrame:
-        """The columns the rules read, text as NumPy objects.
+    def _frame(self, typed: pd.DataFrame, columns: list[str], screens: bool = False) -> pd.DataFrame:
+        """The ``columns`` (and with ``screens`` the screen columns) the rules read, text as NumPy objects.
 
-        Great Expectations drops the rows with a missing value before each column rule, which
-        copies the whole frame once per rule: a narrow frame of NumPy arrays keeps that cheap
-        (taking rows from Arrow-backed text columns costs about ten times more).
+        Great Expectations drops the rows with a missing value before each column rule
+        whose column has one, which copies the whole frame once per such rule: a narrow
+        frame of NumPy arrays keeps that cheap (taking rows from Arrow-backed text columns
+        costs about ten times more), and each pass gets only the columns its rules read.
         """
         cols = {}
-        for c in self._check_columns:
+        if screens:
+            for screen, members in self._screens.items():
+                cols[screen] = _row_extreme(typed, [self._checks[i]["kwargs"]["column"] for i in members],
+                                            screen.endswith("_min"))
+        for c in columns:
             if c not in typed.columns:
                 continue
             s = typed[c]
@@ -350,6 +362,78 @@ class Validator:
             a, b = kwargs["column_A"], kwargs["column_B"]
             return a, f"{a}={_show(_raw_or_typed(raw, typed, row, a))}, {b}={_show(_raw_or_typed(raw, typed, row, b))}"
         return column, _show(_raw_or_typed(raw, typed, row, column))
+
+
+def _columns_of(expectations: list[dict]) -> list[str]:
+    """The columns ``expectations`` read, in order of first use."""
+    return list(dict.fromkeys(
+        c for exp in expectations
+        for c in (exp["kwargs"].get("column"), exp["kwargs"].get("column_A"), exp["kwargs"].get("column_B"))
+        if c is not None))
+
+
+#: bounds a screen may stand for: the same rule with the same numeric bounds on several columns
+_SCREEN_BOUNDS = ("min_value", "max_value", "strict_min", "strict_max")
+
+
+def _screens(checks: list[dict]) -> dict[str, list[int]]:
+    """Groups of one-sided range rules that one Great Expectations rule on a derived column can stand for.
+
+    ``{screen column: positions in checks}``. The suite has, for instance, the same
+    ``amount.absurd`` rule on seventeen amount columns; every Great Expectations rule
+    costs about 5 ms of fixed overhead a run, whatever the rows. A row breaks one of
+    ``v >= m`` over columns ``c1..cn`` exactly when the smallest of its non-missing
+    values breaks it (and ``v <= M`` when the largest does); a row with all values
+    missing passes both ways, as each rule skips missing values. So the first pass
+    checks the row-wise minimum (or maximum) against the bound, and only when that
+    fails are the group's own rules run, to name the columns and rows
+    (``tests/test_validate_screens.py`` checks the equivalence).
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, exp in enumerate(checks):
+        kw = exp["kwargs"]
+        if exp["type"] != "expect_column_values_to_be_between" or set(kw) - {"column", *_SCREEN_BOUNDS}:
+            continue
+        low, high = kw.get("min_value"), kw.get("max_value")
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (low, high)):
+            continue  # dates and parameters ($PARAMETER today) stay single rules
+        if str(kw["column"]).startswith("_"):
+            continue
+        key = (exp["meta"]["rule"], exp["meta"]["severity"], *(kw.get(k) for k in _SCREEN_BOUNDS))
+        groups.setdefault(key, []).append(i)
+    out: dict[str, list[int]] = {}
+    for n, members in enumerate(m for m in groups.values() if len(m) > 1):
+        kw = checks[members[0]]["kwargs"]
+        for side in ("min", "max"):
+            if kw.get(f"{side}_value") is not None:
+                out[f"_screen_{n}_{side}"] = members
+    return out
+
+
+def _screen_expectation(column: str, like: dict) -> dict:
+    """The first-pass rule on a screen column: the bound of ``like`` on that column's side."""
+    side = column.rsplit("_", 1)[1]
+    kwargs = {"column": column, f"{side}_value": like["kwargs"][f"{side}_value"]}
+    if like["kwargs"].get(f"strict_{side}"):
+        kwargs[f"strict_{side}"] = True
+    return {"type": like["type"], "kwargs": kwargs,
+            "meta": {"severity": like["meta"]["severity"], "rule": like["meta"]["rule"], "screen": column}}
+
+
+def _row_extreme(typed: pd.DataFrame, columns: list[str], lowest: bool) -> pd.Series:
+    """Row-wise minimum (or maximum) of ``columns`` ignoring missing values; NaN where all are missing."""
+    values = []
+    for c in columns:
+        if c not in typed.columns:
+            continue
+        try:
+            values.append(typed[c].to_numpy(dtype="float64", na_value=np.nan))
+        except (TypeError, ValueError) as exc:  # as Great Expectations would: the rule cannot run
+            raise RuntimeError(f"expectation expect_column_values_to_be_between on {c} failed to run: {exc}") from None
+    if not values:
+        return pd.Series(np.nan, index=typed.index, dtype="float64")
+    reduce = np.fmin if lowest else np.fmax  # fmin/fmax skip NaN unless both are NaN
+    return pd.Series(reduce.reduce(values), index=typed.index, dtype="float64")
 
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")

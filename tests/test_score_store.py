@@ -170,7 +170,7 @@ def test_migration_0003_drops_the_score_foreign_keys_and_keeps_the_rows(stored):
     engine.dispose()
     assert current_revision(engine) == "0002"
     assert keys() == {"firm", "model_version", "financial_statement"} and rows() == stored_rows
-    upgrade(engine)
+    upgrade(engine, "0003")
     engine.dispose()
     assert current_revision(engine) == "0003" and keys() == set() and rows() == stored_rows
 

@@ -425,7 +425,8 @@ def test_a_bank_cannot_attach_itself_to_firms_by_guessing_ids(world):
     bk2 = w.ids["BK2"]
     only_bk1 = w.q("owner", "SELECT f.id FROM firm f WHERE NOT EXISTS (SELECT 1 FROM borrower_link bl "
                             "WHERE bl.firm_id = f.id AND bl.institution_id = :i) ORDER BY f.id LIMIT 1", i=bk2)[0][0]
-    sub = w.q("owner", "SELECT min(id) FROM submission WHERE institution_id = :i", i=bk2)[0][0]
+    # its own defaults file (the fact tables accept rows only into a submission of their kind: creditdb.integrity)
+    sub = w.q("owner", "SELECT min(id) FROM submission WHERE institution_id = :i AND kind = 'defaults'", i=bk2)[0][0]
     link = "INSERT INTO borrower_link (institution_id, borrower_hash, firm_id) VALUES (:i, :h, :f)"
     assert "row-level security" in w.refused("bk2", link, i=bk2, h="f" * 64, f=only_bk1)
     # nor with a table of the same name planted in its own session
@@ -440,7 +441,8 @@ def test_a_bank_cannot_attach_itself_to_firms_by_guessing_ids(world):
     assert "row-level security" in w.refused("bk2", stmt, f=only_bk1, i=bk2, s=sub)
     # nor attach rows to another bank's submission, even for a firm it did link
     shared = w.q("owner", "SELECT firm_id FROM borrower_link WHERE institution_id = :i LIMIT 1", i=bk2)[0][0]
-    sub1 = w.q("owner", "SELECT min(id) FROM submission WHERE institution_id = :i", i=w.ids["BK1"])[0][0]
+    sub1 = w.q("owner", "SELECT min(id) FROM submission WHERE institution_id = :i AND kind = 'defaults'",
+               i=w.ids["BK1"])[0][0]
     assert "row-level security" in w.refused("bk2", stmt, f=shared, i=bk2, s=sub1)
     with w.engines["bk2"].connect() as conn:  # the same row in its own submission is accepted (then rolled back)
         conn.execute(text(stmt), {"f": shared, "i": bk2, "s": sub})

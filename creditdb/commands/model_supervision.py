@@ -102,36 +102,49 @@ def approve(version: str, by: str, note: str, as_json: bool) -> None:
 
 @click.command("reproduce")
 @click.argument("version")
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="For a model trained on a Dask cluster: retrain on this one (scheduler address or local[:N]; "
+                   "default CREDITDB_DASK, else serially).")
 @click.option("--json", "as_json", is_flag=True)
-def reproduce(version: str, as_json: bool) -> None:
+def reproduce(version: str, dask_address: str | None, as_json: bool) -> None:
     """Retrain a model from its recorded spec and data snapshot and compare.
 
-    Exit code 0 when the model hash and every PD match, 1 otherwise (and what differs:
-    data, spec or library versions).
+    Exit code 0 when the model hash and every PD match (a model trained on a Dask
+    cluster: when the re-fit's PDs and out-of-time AUC lie within the tolerance recorded
+    with it), 1 otherwise (and what differs: data, spec or library versions).
 
     \b
     Example:
       creditdb model reproduce rating-1a2b3c4d5e6f --json
+      creditdb model reproduce rating-1a2b3c4d5e6f --dask local:2
     """
     from creditdb.registry import RegistryError
     from creditdb.settings import get_settings
+    from pipelines.distributed import DaskUnavailable
     from pipelines.model_validation import reproduce as run
     from pipelines.training import TrainingError
 
     engine = open_engine()
     try:
-        out = run(engine, version, actor=get_settings().actor)
-    except (RegistryError, TrainingError) as exc:
+        out = run(engine, version, actor=get_settings().actor, dask=dask_address)
+    except (RegistryError, TrainingError, DaskUnavailable) as exc:
         reject(str(exc), as_json=as_json)
     if as_json:
         emit_json(out)
     else:
-        verdict = "reproduced exactly" if out["reproduced"] else "NOT reproduced"
+        cmp = out["engine"].get("comparison")
+        verdict = ("NOT reproduced" if not out["reproduced"] else "reproduced exactly" if out["pds"]["identical"]
+                   else "reproduced within the tolerance of its Dask engine")
         click.echo(f"model {version}: {verdict}")
         for name, c in out["checks"].items():
             click.echo(f"  {name:<17} {'match' if c['match'] else 'differs' if c['match'] is False else 'not recorded'}")
         p = out["pds"]
         click.echo(f"  PDs: {p['statements']} statements, {p['differing']} differ (max {p['max_abs_difference']:.3g})")
+        if cmp:
+            auc = cmp["auc_oot_difference"]
+            click.echo(f"  engine            dask ({out['engine']['recorded'].get('workers')} workers): mean |PD diff| "
+                       f"{cmp['mean_abs_pd_difference']:.3g}, p99 {cmp['p99_abs_pd_difference']:.3g}, OOT AUC diff "
+                       f"{auc if auc is None else round(auc, 4)} (tolerance {cmp['tolerance']})")
         for cause in out["causes"]:
             click.echo(f"  cause: {cause}")
     if not out["reproduced"]:
