@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sys
 from typing import Any, NoReturn
 
@@ -21,8 +22,33 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def json_ready(obj: Any) -> Any:
+    """``obj`` with every float NaN or infinity (Python or numpy, also pandas NA/NaT) as None.
+
+    JSON has no NaN: ``json.dumps`` would write the bare word ``NaN``, which a strict
+    parser refuses. Missing is ``null``.
+    """
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if getattr(obj, "ndim", 0) and hasattr(obj, "tolist"):  # numpy arrays
+        return json_ready(obj.tolist())
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalars
+        try:
+            return json_ready(obj.item())
+        except (TypeError, ValueError):
+            return obj
+    if obj is not None and type(obj).__name__ in ("NAType", "NaTType"):
+        return None
+    return obj
+
+
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, default=_default, indent=2, ensure_ascii=False)
+    """Strict JSON text (``allow_nan=False``: NaN and infinities become null first)."""
+    return json.dumps(json_ready(obj), default=_default, indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def emit_json(obj: Any) -> None:

@@ -18,7 +18,16 @@ A schedule is data, so adding a country needs a new file, not code. File format 
     rate = 0.0045                   # fraction p.a., or a table keyed by coverage ratio:
     # rate = { "0.8" = 0.0045, "1.0" = 0.0050 }
 
-For a rate table keyed by coverage the key nearest to the loan's coverage ratio is used.
+Coverage: a schedule states the coverage ratios it prices, and any other coverage is an
+error (:class:`CoverageError`) unless the schedule declares a rule for it:
+
+* a rate table keyed by coverage prices exactly its keys (Japan: 0.8 and 1.0);
+* ``coverage_range = [low, high]`` prices any coverage in that closed range at the same
+  rate (for a fee on the covered balance the fee is then pro rata to cover by itself);
+* ``coverage_rule = "pro_rata"`` with ``pro_rata_from = 0.8`` prices a coverage ``c``
+  that is not a key at ``rate(0.8) x c / 0.8`` (fee proportional to cover).
+
+A schedule with scalar rates must give ``coverage_range`` or ``coverages = [...]``.
 
 Units: rates are fractions per annum; amounts in currency units; PD is one-year.
 """
@@ -39,6 +48,10 @@ PAYMENTS = ("upfront", "annual")
 
 class FeeScheduleError(ValueError):
     """A schedule file is missing or malformed."""
+
+
+class CoverageError(ValueError):
+    """A coverage ratio the schedule does not price."""
 
 
 def available_schedules() -> list[str]:
@@ -64,6 +77,29 @@ class FeeSchedule:
     single_payment_coefficient: float = 1.0
     instalment_bands: tuple[tuple[float, float], ...] = field(default_factory=tuple)
     source: str = ""
+    coverage_range: tuple[float, float] | None = None
+    coverage_rule: str | None = None
+    pro_rata_from: float | None = None
+
+    def coverages_priced(self) -> str:
+        """Human description of the coverages this schedule prices."""
+        if self.coverage_range is not None:
+            lo, hi = self.coverage_range
+            return f"any coverage from {lo:g} to {hi:g}"
+        keys = ", ".join(f"{k:g}" for k in self.coverage_keys)
+        rule = f", others pro rata to cover from {self.pro_rata_from:g}" if self.coverage_rule == "pro_rata" else ""
+        return f"coverage {keys}{rule}"
+
+    def coverage_ok(self, coverage: Any) -> np.ndarray:
+        """True where the schedule prices this coverage ratio (fraction)."""
+        c = np.asarray(coverage, dtype=float)
+        valid = (c > 0) & (c <= 1)
+        if self.coverage_range is not None:
+            lo, hi = self.coverage_range
+            return valid & (c >= lo - 1e-9) & (c <= hi + 1e-9)
+        if self.coverage_rule == "pro_rata":
+            return valid
+        return valid & np.isclose(c[..., None], self.coverage_keys, rtol=0, atol=1e-9).any(axis=-1)
 
     def category_index(self, pd: Any, no_statements: Any = None) -> np.ndarray:
         """Index into ``labels`` of each loan's category from its one-year PD.
@@ -87,8 +123,20 @@ class FeeSchedule:
         """Schedule rate, fraction p.a. on the schedule's ``fee_base``, after the secured discount."""
         idx = self.category_index(pd, no_statements)
         cov = np.broadcast_to(np.asarray(coverage, dtype=float), idx.shape)
+        ok = self.coverage_ok(cov)
+        if not np.all(ok):
+            bad = np.unique(cov[~ok])
+            raise CoverageError(
+                f"schedule {self.name!r} does not price coverage {', '.join(f'{b:g}' for b in bad[:5])} "
+                f"(it prices {self.coverages_priced()}; declare coverage_rule or coverage_range in the schedule "
+                "to price others)")
         table = _nearest(self.coverage_keys, cov)
         rate = self.rates[table, idx]
+        if self.coverage_rule == "pro_rata" and self.coverage_range is None:
+            exact = np.isclose(cov[..., None], self.coverage_keys, rtol=0, atol=1e-9).any(axis=-1)
+            ref = float(self.pro_rata_from)  # type: ignore[arg-type]
+            ref_rate = self.rates[_nearest(self.coverage_keys, np.full(cov.shape, ref)), idx]
+            rate = np.where(exact, rate, ref_rate * cov / ref)
         sec = np.broadcast_to(np.asarray(secured, dtype=bool), idx.shape)
         return np.maximum(rate - np.where(sec, self.secured_discount, 0.0), 0.0)
 
@@ -112,6 +160,14 @@ class FeeSchedule:
             / 12.0
             * self.instalment_coefficient(instalments)
         )
+
+
+def coverage_problem(schedule: FeeSchedule, coverage: float) -> str | None:
+    """Why ``schedule`` cannot price ``coverage`` (None when it can)."""
+    if bool(schedule.coverage_ok(coverage)):
+        return None
+    return (f"coverage {coverage:g} is not priced by schedule {schedule.name!r} (it prices "
+            f"{schedule.coverages_priced()})")
 
 
 def _nearest(keys: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -194,6 +250,34 @@ def parse_schedule(doc: dict[str, Any], source: str = "<dict>") -> FeeSchedule:
                 rates[i, j] = float(r)
     if np.any(rates < 0) or np.any(rates > 1):
         raise fail("rates must be fractions p.a. in [0, 1]")
+    cov_range = doc.get("coverage_range")
+    if cov_range is not None:
+        if (not isinstance(cov_range, list) or len(cov_range) != 2
+                or not 0 < float(cov_range[0]) <= float(cov_range[1]) <= 1):
+            raise fail("coverage_range must be [low, high] with 0 < low <= high <= 1")
+        cov_range = (float(cov_range[0]), float(cov_range[1]))
+    listed = doc.get("coverages")
+    if listed is not None:
+        if keys:
+            raise fail("coverages is for scalar rates; a rate table's keys are its coverages")
+        try:
+            cov_keys = np.array(sorted(float(c) for c in listed))
+        except (TypeError, ValueError) as exc:
+            raise fail(f"coverages must be a list of fractions ({exc})") from exc
+        if not len(cov_keys) or np.any((cov_keys <= 0) | (cov_keys > 1)):
+            raise fail("coverages must be a non-empty list of fractions in (0, 1]")
+        rates = np.repeat(rates[:1], len(cov_keys), axis=0)
+    if not keys and listed is None and cov_range is None:
+        raise fail("a schedule with scalar rates must state the coverages it prices: coverage_range = [low, high] "
+                   "or coverages = [...]")
+    rule = doc.get("coverage_rule")
+    pro_rata_from = doc.get("pro_rata_from")
+    if rule not in (None, "pro_rata"):
+        raise fail(f"coverage_rule must be \"pro_rata\" (got {rule!r})")
+    if rule == "pro_rata":
+        if pro_rata_from is None or not np.isclose(float(pro_rata_from), cov_keys, atol=1e-9).any():
+            raise fail("coverage_rule = \"pro_rata\" needs pro_rata_from = one of the coverages the schedule prices")
+        pro_rata_from = float(pro_rata_from)
     nsc = doc.get("no_statements_category")
     if nsc is not None and str(nsc) not in labels:
         raise fail(f"no_statements_category {nsc!r} is not a category label")
@@ -217,4 +301,7 @@ def parse_schedule(doc: dict[str, Any], source: str = "<dict>") -> FeeSchedule:
         single_payment_coefficient=float(doc.get("single_payment_coefficient", 1.0)),
         instalment_bands=bands,
         source=source,
+        coverage_range=cov_range,
+        coverage_rule=rule,
+        pro_rata_from=pro_rata_from,
     )

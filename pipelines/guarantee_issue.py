@@ -75,22 +75,16 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
                 problems.append(f"{req.where()}: coverage: must be a fraction in (0, 1] (got {req.coverage!r})")
                 continue
             h = anon.loan_hash(key, req.bank, pd.Series([req.loan_key], dtype=object)).iloc[0]
-            rows = conn.execute(select(ln.id, ln.maturity_date, ln.outstanding).where(
+            rows = conn.execute(select(ln.id).where(
                 (ln.institution_id == banks[req.bank]) & (ln.loan_hash == h)).order_by(ln.id)).all()
             if not rows:
                 problems.append(f"{req.where()}: loan_key: no loan with this key was submitted by {req.bank}")
                 continue
-            loan_id, maturity = int(rows[-1].id), rows[-1].maturity_date
+            loan_id = int(rows[-1].id)
             if conn.dialect.name == "postgresql":
                 # a concurrent issue on the same loan waits here and then sees this one's guarantee;
                 # an advisory lock, because an agency may read loans but not lock them FOR UPDATE
                 conn.execute(text("SELECT pg_advisory_xact_lock(:cls, :loan)"), {"cls": _ISSUE_LOCK, "loan": loan_id})
-            if rows[-1].outstanding is not None and rows[-1].outstanding == 0:
-                problems.append(f"{req.where()}: outstanding: the loan is repaid (outstanding 0)")
-                continue
-            if maturity <= issued_on:
-                problems.append(f"{req.where()}: maturity_date: loan matured on {maturity} (issue date {issued_on})")
-                continue
             active = conn.execute(select(g.id, g.issued_on).where(g.loan_id.in_([int(r.id) for r in rows]))
                                   .order_by(g.id.desc()).limit(1)).first()
             if active is not None:
@@ -105,10 +99,16 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
                 coverage[loan_id] = float(req.coverage)
         if problems:
             raise GuaranteeDataError(_message(problems), [{"message": p} for p in problems])
-        book = build_book(conn, policy.currency, policy.coverage, loan_ids=list(loan_of), coverage=coverage)
-        unscored = [lid for lid in loan_of if lid not in set(book.loans["loan_id"].astype(int))]
-        for lid in unscored:
-            problems.append(f"{loan_of[lid].where()}: score.pd: the firm has no score from the approved model")
+        book = build_book(conn, policy.currency, policy.coverage, loan_ids=list(loan_of), coverage=coverage,
+                          as_of=issued_on, schedule=schedule)
+        reasons = dict(zip(book.excluded["loan_id"].astype(int), book.excluded["reason"], strict=True)) \
+            if len(book.excluded) else {}
+        live = set(book.loans["loan_id"].astype(int))
+        for lid in loan_of:
+            if lid in reasons:
+                problems.append(f"{loan_of[lid].where()}: {reasons[lid]}")
+            elif lid not in live:
+                problems.append(f"{loan_of[lid].where()}: score.pd: the firm has no score from the approved model")
         if problems:
             raise GuaranteeDataError(_message(problems), [{"message": p} for p in problems])
         priced = price_book_frame(book.loans, policy, schedule)

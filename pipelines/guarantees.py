@@ -7,14 +7,19 @@ and :func:`models.portfolio.simulate_portfolio` take. Conventions:
 * PD: one-year PD of the firm's LATEST score (greatest ``scored_at``, then id) from the
   model version whose status is ``approved`` (if several are approved, the most
   recently approved). Candidate and retired models are ignored.
-* Tenor (years) = (maturity_date - origination_date) in days / 365.25.
-* Amount (currency units) = ``outstanding`` when present, else ``amount``.
+* The book is taken AS OF a date (default today): each loan's status on that date comes
+  from :func:`models.loan_terms.loan_status` — matured, repaid (``outstanding`` = 0) and
+  not yet started loans are left out and counted; loans of firms in default (a default
+  event on or before the date, or the approved model's default grade, PD = 1) are left
+  out of pricing and reported as exposure in default with the expected claim
+  EAD x coverage x LGD (``Book.in_default``).
+* Live loans are priced on their remaining term: tenor (years) = (maturity_date - as-of
+  date) in days / 365.25; amount (currency units) = ``outstanding`` when present, else the
+  contractual balance of ``amount`` at the as-of date on the loan's own schedule
+  (:func:`models.loan_terms.remaining_terms`).
 * Coverage = the loan's ``guarantee_coverage`` when present and non-zero, else the policy
   default (0 in a submission means "no guarantee yet": the guarantee priced is the default).
-* Repaid loans (``outstanding`` = 0) have nothing to guarantee: they are left out and
-  counted in ``Book.repaid_loans``. Loans of firms already in default (score PD = 1, the
-  default grade) cannot get a new guarantee: left out and counted in
-  ``Book.defaulted_loans``.
+  A coverage the fee schedule does not price is a problem of that loan.
 * LGD by the loan's ``secured`` flag from the pricing policy; rate = ``interest_rate``.
 * Sales (firm-size adjustment) = sales of the firm's latest statement (latest
   ``fiscal_year_end``, then latest row), annualised (x 12 / months), in currency units;
@@ -24,6 +29,7 @@ and :func:`models.portfolio.simulate_portfolio` take. Conventions:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +40,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from creditdb.bulk import lookup
-from creditdb.schema import FinancialStatement, Institution, Loan, ModelVersion, Score
+from creditdb.schema import DefaultEvent, FinancialStatement, Institution, Loan, ModelVersion, Score
 
 #: loan-table field -> where it comes from in the database (for error messages)
 SOURCE_FIELD = {
@@ -60,14 +66,35 @@ class GuaranteeDataError(ValueError):
 
 @dataclass
 class Book:
-    """Loans ready for pricing (columns of ``price_loans``) and what was left out."""
+    """Loans ready for pricing (columns of ``price_loans``) on the as-of date, and the rest.
+
+    ``loans``: live loans, amount = balance at ``as_of``, tenor = remaining term.
+    ``in_default``: loans of firms in default on ``as_of`` (loan_id, firm_id, institution,
+    default_since, ead, coverage, lgd, expected_claim = ead x coverage x lgd, currency units).
+    """
 
     loans: pd.DataFrame
     model_version: dict[str, Any]
+    as_of: dt.date | None = None
     unscored_loans: int = 0
     repaid_loans: int = 0
     defaulted_loans: int = 0
+    matured_loans: int = 0
+    not_started_loans: int = 0
+    in_default: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: loans left out (not live): loan_id, firm_id, status, reason (the refusal every command gives)
+    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
+
+    def left_out(self) -> dict[str, Any]:
+        """Counts of the loans not priced, and the exposure in default (JSON-ready)."""
+        d = self.in_default
+        return {"as_of": None if self.as_of is None else self.as_of.isoformat(),
+                "unscored_loans": self.unscored_loans, "repaid_loans": self.repaid_loans,
+                "matured_loans": self.matured_loans, "not_started_loans": self.not_started_loans,
+                "defaulted_loans": self.defaulted_loans,
+                "exposure_in_default": float(d["ead"].sum()) if len(d) else 0.0,
+                "expected_claims_in_default": float(d["expected_claim"].sum()) if len(d) else 0.0}
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -129,27 +156,48 @@ def loans_frame(
     conn: Connection, institution: str | None = None, loan_ids: list[int] | None = None
 ) -> pd.DataFrame:
     """Stored loans (optionally of one institution or by id) with their institution code."""
-    l, i = Loan.__table__.c, Institution.__table__.c
-    stmt = select(l.id, l.firm_id, i.code.label("institution"), l.origination_date, l.maturity_date, l.currency,
-                  l.amount, l.outstanding, l.interest_rate, l.amortization, l.secured, l.guarantee_coverage
-                  ).join(Institution.__table__, i.id == l.institution_id).order_by(l.id)
+    ln, i = Loan.__table__.c, Institution.__table__.c
+    stmt = select(ln.id, ln.firm_id, i.code.label("institution"), ln.origination_date, ln.maturity_date, ln.currency,
+                  ln.amount, ln.outstanding, ln.interest_rate, ln.amortization, ln.secured, ln.guarantee_coverage
+                  ).join(Institution.__table__, i.id == ln.institution_id).order_by(ln.id)
     if institution is not None:
         stmt = stmt.where(i.code == institution)
     if loan_ids is not None:
-        stmt = stmt.where(l.id.in_([int(x) for x in loan_ids]))
+        stmt = stmt.where(ln.id.in_([int(x) for x in loan_ids]))
     cols = ["loan_id", "firm_id", "institution", "origination_date", "maturity_date", "currency", "amount_orig",
             "outstanding", "rate", "amortization", "secured", "guarantee_coverage"]
     return pd.DataFrame(conn.execute(stmt).all(), columns=cols)
 
 
-def build_book(conn: Connection, currency: str, coverage_default: float, institution: str | None = None,
-               loan_ids: list[int] | None = None, coverage: dict[int, float] | None = None) -> Book:
-    """Pricing inputs of stored loans whose firm has a score from the approved model.
+def default_dates(conn: Connection, firm_ids: list[int], as_of: dt.date) -> pd.DataFrame:
+    """First default date on or before ``as_of`` of each firm with one: firm_id, default_since."""
+    if not firm_ids:
+        return pd.DataFrame(columns=["firm_id", "default_since"])
+    df = lookup(conn, DefaultEvent.__table__, "firm_id", [int(f) for f in firm_ids], ["firm_id", "default_date"])
+    if df.empty:
+        return pd.DataFrame(columns=["firm_id", "default_since"])
+    df["default_date"] = pd.to_datetime(df["default_date"]).dt.date
+    df = df[df["default_date"] <= as_of]
+    return df.groupby("firm_id", as_index=False)["default_date"].min().rename(columns={"default_date": "default_since"})
 
-    ``coverage``: loan id -> coverage overriding the loan's own. Raises
-    :class:`GuaranteeDataError` when there is no approved model or a loan's data cannot
-    be priced (every problem names the loan and the database field).
+
+def build_book(conn: Connection, currency: str, coverage_default: float, institution: str | None = None,
+               loan_ids: list[int] | None = None, coverage: dict[int, float] | None = None,
+               as_of: dt.date | None = None, schedule: Any = None) -> Book:
+    """The book on ``as_of`` (default today, UTC): live loans whose firm has a score from the
+    approved model, priced on their remaining term, and what is left out.
+
+    Each loan's status comes from :func:`models.loan_terms.loan_status` (the one place
+    that decides whether a loan can be guaranteed); matured, repaid and not yet started
+    loans are counted; loans of firms in default go to ``Book.in_default`` with the
+    expected claim. ``coverage``: loan id -> coverage overriding the loan's own;
+    ``schedule``: when given, coverages it does not price are problems. Raises
+    :class:`GuaranteeDataError` when there is no approved model or a live loan's data
+    cannot be priced (every problem names the loan and the database field).
     """
+    from models.loan_terms import expected_claim, loan_status, refusal
+
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
     mv = _require_model(conn)
     raw = loans_frame(conn, institution, loan_ids)
     firm_ids = sorted(set(raw["firm_id"].astype(int))) if not raw.empty else []
@@ -157,35 +205,86 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
     scored = raw.merge(scores, on="firm_id", how="inner") if not scores.empty else raw.iloc[0:0].assign(
         score_id=pd.Series(dtype="int64"), pd=pd.Series(dtype=float), grade=pd.Series(dtype=object),
         fee_category=pd.Series(dtype="int64"), scored_at=pd.Series(dtype=object))
-    repaid = scored["outstanding"].notna() & (scored["outstanding"].astype(float) == 0.0)
-    defaulted = ~repaid & (scored["pd"].astype(float) >= 1.0)
-    scored = scored[~repaid & ~defaulted].sort_values("loan_id", kind="stable").reset_index(drop=True)
-    sales = latest_sales(conn, sorted(set(scored["firm_id"].astype(int))))
+    scored = scored.merge(default_dates(conn, sorted(set(scored["firm_id"].astype(int))), as_of), on="firm_id",
+                          how="left") if len(scored) else scored.assign(default_since=pd.Series(dtype=object))
+    status = loan_status(scored["origination_date"], scored["maturity_date"], scored["outstanding"], as_of,
+                         default_date=scored["default_since"], score_in_default=scored["pd"].astype(float) >= 1.0)
+    counts = {k: int((status == k).sum()) for k in ("repaid", "matured", "not_started", "in_default")}
+    out_rows = scored[status != "live"]
+    excluded = pd.DataFrame({
+        "loan_id": out_rows["loan_id"].astype("int64"), "firm_id": out_rows["firm_id"].astype("int64"),
+        "status": status[status != "live"],
+        "reason": [refusal(st, firm=r.firm_id, maturity=r.maturity_date, as_of=as_of, default_since=r.default_since,
+                           origination=r.origination_date)
+                   for st, r in zip(status[status != "live"], out_rows.itertuples(index=False), strict=True)],
+    }).reset_index(drop=True)
+    dflt = scored[status == "in_default"].reset_index(drop=True)
+    in_default = pd.DataFrame(columns=["loan_id", "firm_id", "institution", "default_since", "ead", "coverage",
+                                       "lgd", "expected_claim"])
+    if len(dflt):
+        from models.pricing import load_policy
+
+        pol = load_policy()
+        ead = dflt["outstanding"].astype(float).where(dflt["outstanding"].notna(), dflt["amount_orig"]).astype(float)
+        cov = _coverage(dflt, coverage_default, coverage)
+        lgd = np.where(dflt["secured"].astype(bool), pol.lgd_secured, pol.lgd_unsecured)
+        in_default = pd.DataFrame({"loan_id": dflt["loan_id"].astype("int64"),
+                                   "firm_id": dflt["firm_id"].astype("int64"),
+                                   "institution": dflt["institution"].astype(str),
+                                   "default_since": [None if pd.isna(d) else str(d) for d in dflt["default_since"]],
+                                   "ead": ead.to_numpy(), "coverage": cov.to_numpy(), "lgd": lgd,
+                                   "expected_claim": expected_claim(ead, cov, lgd)})
+    live = scored[status == "live"].sort_values("loan_id", kind="stable").reset_index(drop=True)
+    sales = latest_sales(conn, sorted(set(live["firm_id"].astype(int))))
     if not sales.empty:
-        scored = scored.merge(sales, on="firm_id", how="left")
+        live = live.merge(sales, on="firm_id", how="left")
     else:
-        scored["sales"] = np.nan
-        scored["statement_currency"] = None
-    book = pricing_inputs(scored, currency, coverage_default, coverage)
-    return Book(loans=book, model_version=mv,
-                unscored_loans=int(len(raw) - len(scored) - repaid.sum() - defaulted.sum()),
-                repaid_loans=int(repaid.sum()), defaulted_loans=int(defaulted.sum()))
+        live["sales"] = np.nan
+        live["statement_currency"] = None
+    book = pricing_inputs(live, currency, coverage_default, coverage, as_of=as_of, schedule=schedule)
+    return Book(loans=book, model_version=mv, as_of=as_of, unscored_loans=int(len(raw) - len(scored)),
+                repaid_loans=counts["repaid"], defaulted_loans=counts["in_default"], matured_loans=counts["matured"],
+                not_started_loans=counts["not_started"], in_default=in_default, excluded=excluded)
+
+
+def _coverage(rows: pd.DataFrame, coverage_default: float, coverage: dict[int, float] | None) -> pd.Series:
+    """Loan's coverage; missing or 0 (no guarantee yet) = the default; ``coverage`` overrides by loan id."""
+    cov = rows["guarantee_coverage"].astype(float)
+    cov = cov.where(cov.notna() & (cov != 0.0), coverage_default)
+    if coverage:
+        cov = pd.Series([coverage.get(int(i), c) for i, c in zip(rows["loan_id"], cov, strict=True)],
+                        index=rows.index, dtype=float)
+    return cov
 
 
 def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
-                   coverage: dict[int, float] | None = None) -> pd.DataFrame:
-    """Turn joined loan/score/statement rows into ``price_loans`` columns; check them."""
-    from models.pricing import validate_loans
+                   coverage: dict[int, float] | None = None, as_of: dt.date | None = None,
+                   schedule: Any = None) -> pd.DataFrame:
+    """Turn joined loan/score/statement rows of LIVE loans into ``price_loans`` columns on
+    the as-of date (amount = balance then, tenor = remaining term); check them.
 
-    orig = pd.to_datetime(scored["origination_date"])
-    mat = pd.to_datetime(scored["maturity_date"])
-    amount = scored["outstanding"].astype(float).where(scored["outstanding"].notna(), scored["amount_orig"])
-    cov = scored["guarantee_coverage"].astype(float)
-    cov = cov.where(cov.notna() & (cov != 0.0), coverage_default)
-    if coverage:
-        cov = pd.Series([coverage.get(int(i), c) for i, c in zip(scored["loan_id"], cov, strict=True)],
-                        index=scored.index, dtype=float)
+    ``as_of`` None prices from origination (amount = outstanding else amount, tenor = the
+    original tenor): the terms of a new loan.
+    """
+    from models.loan_terms import remaining_terms
+    from models.pricing import amortization_codes, validate_loans
+
+    cov = _coverage(scored, coverage_default, coverage)
     sales = scored["sales"].astype(float)
+    am = scored["amortization"].astype(str)
+    try:
+        codes = amortization_codes(am, missing="annuity")
+    except ValueError:
+        codes = np.full(len(scored), 2, dtype=np.int8)  # reported by validate_loans below
+    rate = scored["rate"].astype(float)
+    terms = remaining_terms(scored["origination_date"], scored["maturity_date"], scored["amount_orig"].astype(float),
+                            scored["outstanding"], codes, rate.fillna(0.0),
+                            as_of if as_of is not None else pd.to_datetime(scored["origination_date"]).min()
+                            if len(scored) else dt.date.today())
+    if as_of is None:
+        terms["remaining_years"] = terms["tenor_years_original"]
+        amount = scored["outstanding"].astype(float).where(scored["outstanding"].notna(), scored["amount_orig"])
+        terms["balance"] = amount.astype(float).to_numpy()
     out = pd.DataFrame({
         "loan_id": scored["loan_id"].astype("int64"),
         "firm_id": scored["firm_id"].astype("int64"),
@@ -194,15 +293,18 @@ def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
         "score_fee_category": scored["fee_category"].astype("int64"),
         "grade": scored["grade"].astype(str),
         "pd": scored["pd"].astype(float),
-        "amount": amount.astype(float),
-        "tenor_years": ((mat - orig).dt.days / 365.25).astype(float),
+        "amount": terms["balance"].to_numpy(dtype=float),
+        "tenor_years": terms["remaining_years"].to_numpy(dtype=float),
         "coverage": cov,
-        "amortization": scored["amortization"].astype(str),
-        "rate": scored["rate"].astype(float),
+        "amortization": am,
+        "rate": rate,
         "secured": scored["secured"].astype(bool),
         "sales": sales,
         "no_statements": scored["statement_currency"].isna().to_numpy() if "statement_currency" in scored
         else np.ones(len(scored), dtype=bool),
+        "original_tenor_years": terms["tenor_years_original"].to_numpy(dtype=float),
+        "amount_original": scored["amount_orig"].astype(float).to_numpy(),
+        "maturity_date": scored["maturity_date"].astype(str).to_numpy(),
     })
     problems: list[dict[str, Any]] = []
 
@@ -219,6 +321,12 @@ def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
         add(int(idx), "sales", f"latest statement is in {stc.iloc[idx]!r}, not the policy currency {currency!r}")
     for p in validate_loans(out, limit=50, required=("pd", "amount", "tenor_years")):
         add(p.row - 2, p.field, p.message)
+    if schedule is not None:
+        from models.fee_schedule import coverage_problem
+
+        cv = out["coverage"].to_numpy(dtype=float)
+        for idx in np.flatnonzero(~schedule.coverage_ok(cv) & (cv > 0) & (cv <= 1))[:50]:
+            add(int(idx), "coverage", str(coverage_problem(schedule, float(cv[idx]))))
     if problems:
         lines = [f"loan {p['loan_id']} ({p['institution']}): {p['field']}: {p['message']}" for p in problems[:50]]
         raise GuaranteeDataError(f"{len(problems)} loan field(s) cannot be priced:\n  " + "\n  ".join(lines),
@@ -227,8 +335,9 @@ def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
 
 
 def price_book(engine: Engine, policy: Any, schedule: Any, institution: str | None = None,
-               migration: Any = None) -> tuple[pd.DataFrame, Book]:
-    """Price every stored loan (of ``institution``) whose firm has an approved-model score.
+               migration: Any = None, as_of: dt.date | None = None) -> tuple[pd.DataFrame, Book]:
+    """Price every live stored loan (of ``institution``) whose firm has an approved-model
+    score, on its remaining term from ``as_of`` (default today).
 
     ``migration``: a :class:`models.migration.MigrationEstimate` for the PD term
     structure (default: constant hazard from the one-year PD).
@@ -236,7 +345,7 @@ def price_book(engine: Engine, policy: Any, schedule: Any, institution: str | No
     score_id, score_fee_category, grade, model_version, cost_pv) and the book.
     """
     with engine.connect() as conn:
-        book = build_book(conn, policy.currency, policy.coverage, institution)
+        book = build_book(conn, policy.currency, policy.coverage, institution, as_of=as_of, schedule=schedule)
     if book.loans.empty:
         return book.loans.copy(), book
     priced = price_book_frame(book.loans, policy, schedule, migration)
@@ -270,6 +379,9 @@ def price_book_frame(loans: pd.DataFrame, policy: Any, schedule: Any, migration:
     priced["cost_pv"] = priced["el_pv"] + priced["coc_pv"] + priced["admin_pv"]
     for c in ("firm_id", "institution", "score_id", "score_fee_category", "grade"):
         priced.insert(1, c, loans[c].to_numpy())
+    for c in ("maturity_date", "original_tenor_years", "amount_original"):
+        if c in loans:
+            priced[c] = loans[c].to_numpy()
     return priced
 
 
@@ -318,8 +430,10 @@ def portfolio_inputs(book: pd.DataFrame, policy: Any) -> dict[str, np.ndarray]:
     }
 
 
-def issued_book(conn: Connection, policy: Any) -> Book:
-    """Loans with an issued guarantee, coverage as issued, PD from the approved model."""
+def issued_book(conn: Connection, policy: Any, as_of: dt.date | None = None) -> Book:
+    """Loans with an issued guarantee on ``as_of`` (default today), coverage as issued, PD
+    from the approved model; matured, repaid and defaulted ones are left out as in
+    :func:`build_book`."""
     from creditdb.schema import Guarantee
 
     g = Guarantee.__table__.c
@@ -327,8 +441,9 @@ def issued_book(conn: Connection, policy: Any) -> Book:
     if not rows:
         raise GuaranteeDataError("no guarantees issued yet: creditdb guarantee issue --help")
     cov = {int(r.loan_id): float(r.coverage) for r in rows}
-    book = build_book(conn, policy.currency, policy.coverage, loan_ids=list(cov), coverage=cov)
-    missing = sorted(set(cov) - set(book.loans["loan_id"].astype(int)))
+    book = build_book(conn, policy.currency, policy.coverage, loan_ids=list(cov), coverage=cov, as_of=as_of)
+    gone = set(book.excluded["loan_id"].astype(int)) if len(book.excluded) else set()
+    missing = sorted(set(cov) - set(book.loans["loan_id"].astype(int)) - gone)
     if missing:
         raise GuaranteeDataError(
             f"guaranteed loan(s) {', '.join(map(str, missing[:20]))}: score.pd: the firm has no score from the "
@@ -337,8 +452,12 @@ def issued_book(conn: Connection, policy: Any) -> Book:
     return book
 
 
-def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str) -> dict[str, Any]:
+def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str,
+               as_of: dt.date | None = None) -> dict[str, Any]:
     """Approved model's latest score of the firm a bank knows by ``borrower_key``.
+
+    A firm in default on ``as_of`` (default today: a default event on or before it, or a
+    latest score of PD 1) cannot be priced: :class:`GuaranteeDataError` says since when.
 
     Returns firm_id, score_id, pd, grade, fee_category, scored_at, model_version and the
     annualised ``sales`` / ``statement_currency`` of the firm's latest statement (None if none).
@@ -361,6 +480,14 @@ def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str
         raise GuaranteeDataError(f"borrower {institution}:{borrower_key} (firm {firm_id}): no score from the "
                                  f"approved model {mv['version']}")
     row = sc.iloc[0]
+    today = as_of or dt.datetime.now(dt.UTC).date()
+    dd = default_dates(conn, [int(firm_id)], today)
+    if len(dd) or float(row["pd"]) >= 1.0:
+        from models.loan_terms import default_message
+
+        raise GuaranteeDataError(default_message(int(firm_id), dd["default_since"].iloc[0] if len(dd) else None),
+                                 [{"field": "default_event.default_date", "firm_id": int(firm_id),
+                                   "message": "the firm is in default"}])
     sales = latest_sales(conn, [int(firm_id)])
     return {"firm_id": int(firm_id), "score_id": int(row["score_id"]), "pd": float(row["pd"]),
             "grade": str(row["grade"]), "fee_category": int(row["fee_category"]), "scored_at": row["scored_at"],
@@ -370,8 +497,10 @@ def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str
 
 
 def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10_000, seed: int = 0,
-                    say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Price the stored loans with the approved model's scores and simulate the book.
+                    say: Callable[[str], None] | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+    """Price the live stored loans on ``as_of`` (default today) with the approved model's
+    scores and simulate the book; loans of firms in default are reported as exposure in
+    default with the expected claim, not priced.
 
     Call after training, approving and scoring. Returns ``{"loans_priced", "unscored_loans",
     "schedule", "currency", "model_version", "by_category", "total_subsidy_gap_pv",
@@ -384,15 +513,14 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
 
     pol = load_policy()
     sched = load_schedule(schedule)
-    priced, book = price_book(engine, pol, sched)
+    priced, book = price_book(engine, pol, sched, as_of=as_of)
     if priced.empty:
-        raise GuaranteeDataError("no stored loan has a score from the approved model")
+        raise GuaranteeDataError("no live stored loan has a score from the approved model")
     result = simulate_portfolio(n_scenarios=scenarios, seed=seed, **portfolio_inputs(book.loans, pol))
     cats = category_summary(priced)
     tot = totals(priced)
     out = {
-        "loans_priced": tot["loans"], "unscored_loans": book.unscored_loans, "repaid_loans": book.repaid_loans,
-        "defaulted_loans": book.defaulted_loans,
+        "loans_priced": tot["loans"], **book.left_out(),
         "schedule": sched.name,
         "currency": pol.currency, "model_version": book.model_version["version"], "by_category": cats,
         "total_subsidy_gap_pv": tot["subsidy_gap_pv"], "break_even_rate": tot["break_even_rate"],
@@ -408,7 +536,10 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
         cur = pol.currency
         say(f"guarantee pricing ({sched.name} schedule, model {out['model_version']}): "
             f"{tot['loans']:,} loans priced, {book.unscored_loans:,} without an approved-model score, "
-            f"{book.repaid_loans:,} repaid, {book.defaulted_loans:,} of firms in default")
+            f"{book.repaid_loans:,} repaid, {book.matured_loans:,} matured by {book.as_of}")
+        lo = book.left_out()
+        say(f"  {book.defaulted_loans:,} loans of firms in default (not priced): exposure "
+            f"{lo['exposure_in_default']:,.0f} {pol.currency}, expected claim {lo['expected_claims_in_default']:,.0f}")
         say(f"  {'category':>8} {'loans':>7} {'fee charged':>16} {'break-even':>10} {'charged':>8} {'subsidy PV':>16}")
         for r in cats:
             say(f"  {r['category']:>8} {r['loans']:>7,} {r['fee_charged']:>16,.0f} {r['break_even_rate']:>10.3%} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,7 +84,7 @@ def test_unknown_schedule_is_a_clear_error() -> None:
 
 def test_schedule_from_path_and_validation(tmp_path) -> None:
     good = tmp_path / "fee_schedule_x.toml"
-    good.write_text('name = "x"\n[[category]]\nlabel = "a"\npd_upper = 0.1\nrate = 0.01\n'
+    good.write_text('name = "x"\ncoverages = [0.8]\n[[category]]\nlabel = "a"\npd_upper = 0.1\nrate = 0.01\n'
                     '[[category]]\nlabel = "b"\npd_upper = 1.0\nrate = 0.02\n')
     s = fs.load_schedule(good)
     assert list(s.annual_rate([0.05, 0.5])) == [0.01, 0.02]
@@ -90,3 +92,49 @@ def test_schedule_from_path_and_validation(tmp_path) -> None:
     bad.write_text('[[category]]\nlabel = "a"\npd_upper = 0.5\nrate = 0.01\n')
     with pytest.raises(fs.FeeScheduleError, match="last must be 1.0"):
         fs.load_schedule(bad)
+
+
+def test_scalar_rates_must_state_their_coverages(tmp_path) -> None:
+    bare = tmp_path / "bare.toml"
+    bare.write_text('name = "bare"\n[[category]]\nlabel = "a"\npd_upper = 1.0\nrate = 0.01\n')
+    with pytest.raises(fs.FeeScheduleError, match="must state the coverages it prices"):
+        fs.load_schedule(bare)
+
+
+@pytest.mark.parametrize("name, priced, refused", [
+    ("japan", [0.8, 1.0], [0.5, 0.7, 0.9, 0.79]),
+    ("kodit", [0.5, 0.85, 1.0], [0.4, 0.3]),
+    ("sba", [0.5, 0.75, 0.85], [0.9, 1.0, 0.4]),
+])
+def test_each_shipped_schedule_prices_only_its_coverages(name, priced, refused) -> None:
+    s = fs.load_schedule(name)
+    assert s.coverage_ok(priced).all() and not s.coverage_ok(refused).any()
+    assert np.all(s.annual_rate(np.full(len(priced), 0.01), priced) > 0)
+    for c in refused:
+        with pytest.raises(fs.CoverageError, match=rf"{name}.*does not price coverage {c:g} \(it prices"):
+            s.annual_rate(0.01, c)
+        assert "is not priced by schedule" in fs.coverage_problem(s, c)
+    assert fs.coverage_problem(s, priced[0]) is None
+
+
+def test_japan_refuses_half_cover_instead_of_charging_the_80_percent_fee() -> None:
+    """The bug of issue 14: 50% cover was charged the 80% fee (negative subsidy)."""
+    s = fs.load_schedule("japan")
+    with pytest.raises(fs.CoverageError, match="it prices coverage 0.8, 1"):
+        s.annual_rate(0.012, 0.5)
+
+
+def test_pro_rata_rule_declared_in_the_schedule(tmp_path) -> None:
+    doc = (Path(fs.DATA_DIR) / "fee_schedule_japan.toml").read_text()
+    f = tmp_path / "japan_pro_rata.toml"
+    f.write_text('coverage_rule = "pro_rata"\npro_rata_from = 0.8\n' + doc)
+    s = fs.load_schedule(f)
+    pds = np.array([0.001, 0.012, 0.3])
+    base = fs.load_schedule("japan").annual_rate(pds, 0.8)
+    # by hand: the 80% rate scaled by cover / 0.8; the table's own keys are unchanged
+    np.testing.assert_allclose(s.annual_rate(pds, 0.5), base * 0.5 / 0.8, rtol=1e-15)
+    np.testing.assert_allclose(s.annual_rate(pds, 1.0), fs.load_schedule("japan").annual_rate(pds, 1.0))
+    np.testing.assert_allclose(s.annual_rate(pds, 0.8), base)
+    f.write_text('coverage_rule = "pro_rata"\npro_rata_from = 0.7\n' + doc)
+    with pytest.raises(fs.FeeScheduleError, match="pro_rata_from"):
+        fs.load_schedule(f)

@@ -37,7 +37,9 @@ from tests import factories as F
 from tests.conftest import TEST_KEY
 
 N_FIRMS = 6
-TENOR = (dt.date(2026, 6, 1) - dt.date(2021, 6, 1)).days / 365.25  # factories' loans
+ORIG, MATURITY = dt.date(2021, 6, 1), dt.date(2026, 6, 1)  # factories' loans
+AS_OF = dt.date(2024, 6, 1)  # the book's date in these tests: the loans are live, 2 years left
+TENOR = (MATURITY - AS_OF).days / 365.25  # remaining term on AS_OF
 PDS = [0.0015, 0.006, 0.012, 0.03, 0.08]  # firms 0..4 scored; firm 5 has no score
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -109,9 +111,11 @@ def score_all(db) -> int:
     return approved
 
 
-def reference(indices: list[int], **over) -> pd.DataFrame:
-    """Pricing inputs of the factories' loans written out by hand."""
-    rows = [{"loan_id": i, "pd": PDS[i], "amount": 15_000_000.0, "tenor_years": TENOR, "coverage": 0.8,
+def reference(indices: list[int], as_of: dt.date = AS_OF, **over) -> pd.DataFrame:
+    """Pricing inputs of the factories' loans on ``as_of`` written out by hand: the reported
+    outstanding 15,000,000 over the remaining term."""
+    tenor = (MATURITY - as_of).days / 365.25
+    rows = [{"loan_id": i, "pd": PDS[i], "amount": 15_000_000.0, "tenor_years": tenor, "coverage": 0.8,
              "amortization": "annuity", "rate": 0.015, "secured": False, "sales": 250_000_000.0 + i * 1000}
             for i in indices]
     df = pd.DataFrame(rows)
@@ -171,9 +175,11 @@ def test_price_book_equals_price_loans(book, tmp_path):
         conn.execute(update(Loan).where(Loan.id == l2).values(guarantee_coverage=0.0, interest_rate=0.04))
         conn.execute(update(Loan).where(Loan.id == l4).values(outstanding=0.0))
     out = tmp_path / "book.parquet"
-    res = json.loads(run("guarantee", "price-book", "--out", str(out), "--json").output)
+    res = json.loads(run("guarantee", "price-book", "--out", str(out), "--as-of", str(AS_OF), "--json").output)
     ref = reference(list(range(4)))
-    ref.loc[0, ["amount", "secured"]] = [20_000_000.0, True]
+    # loan 0 reports no outstanding: the annuity balance of 20,000,000 at 1.5% on its own schedule, by hand
+    T, t, v = (MATURITY - ORIG).days / 365.25, (AS_OF - ORIG).days / 365.25, 1 / 1.015
+    ref.loc[0, ["amount", "secured"]] = [20_000_000.0 * (1 - v ** (T - t)) / (1 - v ** T), True]
     ref.loc[1, ["amortization", "coverage"]] = ["bullet", 1.0]
     ref.loc[2, "rate"] = 0.04  # coverage 0 stored = no guarantee yet: priced at the default 0.8
     expect = price_loans(ref, load_policy(), load_schedule("japan"))
@@ -190,10 +196,11 @@ def test_price_book_equals_price_loans(book, tmp_path):
                                    .rename(index=str).to_dict(), rel=1e-12)
     ev = audit_events(book, "guarantee.price_book")
     assert len(ev) == 1 and ev[0].details["loans"] == 4 and ev[0].input_hash != ev[0].output_hash
-    human = run("guarantee", "price-book", "--institution", "BK1", "--out", str(tmp_path / "b.csv"))
+    human = run("guarantee", "price-book", "--institution", "BK1", "--out", str(tmp_path / "b.csv"), "--as-of",
+                str(AS_OF))
     assert "total subsidy gap" in human.output and len(pd.read_csv(tmp_path / "b.csv")) == 4
     assert json.loads(run("guarantee", "price-book", "--institution", "BK2", "--out", str(tmp_path / "c.csv"), "--json",
-                          ok=None).output)["ok"] is False
+                          "--as-of", str(AS_OF), ok=None).output)["ok"] is False
 
 
 def test_price_book_bad_or_missing_data_exit_1(book, tmp_path):
@@ -205,7 +212,7 @@ def test_price_book_bad_or_missing_data_exit_1(book, tmp_path):
     with book.engine.begin() as conn:
         conn.execute(update(Loan).where(Loan.id == l2).values(maturity_date=dt.date(2020, 1, 1)))
         conn.execute(update(Loan).where(Loan.id == l3).values(guarantee_coverage=1.5))
-    res = run("guarantee", "price-book", "--out", str(out), "--json", ok=None)
+    res = run("guarantee", "price-book", "--out", str(out), "--json", "--as-of", str(AS_OF), ok=None)
     assert res.exit_code == 1
     probs = {(p["loan_id"], p["field"].split(" ")[0]) for p in json.loads(res.output)["problems"]}
     assert probs == {(l2, "loan.maturity_date"), (l3, "loan.guarantee_coverage")}
@@ -221,14 +228,18 @@ def test_issue_records_refuses_and_lists(book):
     assert res.exit_code == 1 and "only a guarantee_corporation or government" in json.loads(res.output)["error"]
     assert F.table_fingerprint(book.engine) == before
     res = run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:bk1-l00002", "--coverage", "0.7",
+              "--date", "2022-01-15", ok=None)
+    assert res.exit_code == 1 and "coverage 0.7 is not priced by schedule 'japan'" in res.output
+    res = run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:bk1-l00002", "--coverage", "1.0",
               "--date", "2022-01-15", "--json")
     rec = json.loads(res.output)["issued"][0]
-    expect = price_loans(reference([2], coverage=0.7), load_policy(), load_schedule("japan")).iloc[0]
+    expect = price_loans(reference([2], as_of=dt.date(2022, 1, 15), coverage=1.0), load_policy(),
+                         load_schedule("japan")).iloc[0]
     with book.engine.connect() as conn:
         g = conn.execute(select(Guarantee)).one()
         agency = conn.execute(select(Institution.id).where(Institution.code == "CGC1")).scalar_one()
     assert g.loan_id == loan_id(book, 2) and g.agency_id == agency and g.model_version_id == approved
-    assert g.issued_on == dt.date(2022, 1, 15) and g.coverage == pytest.approx(0.7)
+    assert g.issued_on == dt.date(2022, 1, 15) and g.coverage == pytest.approx(1.0)
     assert g.pd == pytest.approx(PDS[2]) and g.fee_category == int(str(expect["category"]))
     assert g.fee_rate == pytest.approx(float(expect["charged_rate"]), rel=1e-12)
     assert g.breakeven_rate == pytest.approx(float(expect["break_even_rate"]), rel=1e-12)
@@ -276,13 +287,14 @@ def test_issue_batch_all_or_nothing(book, tmp_path):
 
 def test_portfolio_from_db_equals_file_form(book, tmp_path):
     score_all(book)
-    run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00001", "--coverage", "0.5",
+    run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00001", "--coverage", "1.0",
         "--date", "2022-01-01")
     run("guarantee", "issue", "--institution", "CGC1", "--loan-of", "BK1:BK1-L00004", "--date", "2022-01-01")
     args = ["--scenarios", "2000", "--seed", "3", "--fund", "1000000"]
-    for flags, idx, cov in ((["--issued-only"], [1, 4], [0.5, 0.8]), ([], list(range(5)), 0.8)):
+    for flags, idx, cov in ((["--issued-only"], [1, 4], [1.0, 0.8]), ([], list(range(5)), 0.8)):
         js = tmp_path / "db.json"
-        run("guarantee", "portfolio", "--from-db", *flags, *args, "--json", str(js), "--html", str(tmp_path / "r.html"))
+        run("guarantee", "portfolio", "--from-db", *flags, *args, "--as-of", str(AS_OF), "--json", str(js),
+            "--html", str(tmp_path / "r.html"))
         got = json.loads(js.read_text())
         csv = F.write_csv(reference(idx, coverage=cov), tmp_path / "loans.csv")
         run("guarantee", "portfolio", str(csv), *args, "--json", str(tmp_path / "file.json"))
@@ -301,7 +313,7 @@ def test_demo_guarantees_function(book):
 
     score_all(book)
     lines: list[str] = []
-    out = demo_guarantees(book.engine, scenarios=1000, seed=2, say=lines.append)
+    out = demo_guarantees(book.engine, scenarios=1000, seed=2, say=lines.append, as_of=AS_OF)
     ref = reference(list(range(5)))
     pol = load_policy()
     expect = price_loans(ref, pol, load_schedule("japan"))

@@ -120,7 +120,8 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
         from pipelines.guarantees import GuaranteeDataError, demo_guarantees
 
         try:
-            guarantees = demo_guarantees(engine, schedule="japan", scenarios=10_000, seed=seed, say=say)
+            guarantees = demo_guarantees(engine, schedule="japan", scenarios=10_000, seed=seed, say=say,
+                                         as_of=cutoff)
         except GuaranteeDataError as exc:  # no scored loans
             say(f"  guarantees skipped: {exc}")
             guarantees = {"error": str(exc)}

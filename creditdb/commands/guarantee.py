@@ -11,74 +11,8 @@ from typing import Any
 
 import click
 
+from creditdb.commands.guarantee_common import _check, _policy, _read_loans, _schedule, _write
 from creditdb.output import emit_json, open_engine, reject, to_json
-
-MAX_PROBLEMS = 50
-
-
-def _policy(policy_file: str | None, reinsurance: float | None, as_json: bool):
-    from models.pricing import load_policy
-
-    try:
-        return load_policy(policy_file, reinsurance_share=reinsurance)
-    except (OSError, ValueError, TypeError) as exc:
-        reject(f"policy {policy_file or 'default'}: {exc}", as_json=as_json)
-
-
-def _schedule(name: str, as_json: bool):
-    from models.fee_schedule import FeeScheduleError, load_schedule
-
-    try:
-        return load_schedule(name)
-    except FeeScheduleError as exc:
-        reject(str(exc), payload={"field": "schedule"}, as_json=as_json)
-
-
-def _read_loans(path: str, as_json: bool):
-    import pandas as pd
-
-    p = Path(path)
-    try:
-        if p.suffix.lower() in (".parquet", ".pq"):
-            df = pd.read_parquet(p)
-        else:
-            df = pd.read_csv(p, dtype={"loan_id": str, "amortization": str}, skipinitialspace=True)
-    except FileNotFoundError:
-        reject(f"{path}: file not found", as_json=as_json)
-    except Exception as exc:  # parser errors of many kinds
-        reject(f"{path}: cannot read loans: {exc}", as_json=as_json)
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-    if dupes:
-        reject(f"{path}: row 1: column(s) {', '.join(dupes)} appear more than once (names compared in lower case)",
-               as_json=as_json)
-    return df
-
-
-def _check(df, path: str, required: tuple[str, ...], as_json: bool) -> None:
-    from models.pricing import validate_loans
-
-    if "loan_id" not in df.columns:
-        required = ("loan_id", *required)
-    problems = validate_loans(df, limit=MAX_PROBLEMS, required=required)
-    if problems:
-        more = " (first %d shown)" % MAX_PROBLEMS if len(problems) >= MAX_PROBLEMS else ""
-        lines = [f"{path}: {p}" for p in problems]
-        reject(
-            f"{path}: {len(problems)} invalid field(s){more}:\n  " + "\n  ".join(lines),
-            payload={"file": path, "problems": [p.__dict__ for p in problems]},
-            as_json=as_json,
-        )
-
-
-def _write(df, out: str) -> None:
-    p = Path(out)
-    if p.suffix.lower() in (".parquet", ".pq"):
-        df.to_parquet(p, index=False)
-    else:
-        from creditdb.output import write_safe_csv
-
-        write_safe_csv(df, p)  # loan ids and extra columns come from the user's file
 
 
 @click.group()
@@ -96,8 +30,12 @@ def guarantee() -> None:
               help="Quote by firm: PD from the approved model's latest score of this borrower.")
 @click.option("--institution", "firm_inst", default=None, help="With --borrower: the bank that knows the firm.")
 @click.option("--borrower", "borrower_key", default=None, help="With --institution: the bank's borrower key.")
-@click.option("--amount", type=float, required=True, help="Loan amount in currency units.")
-@click.option("--tenor", type=float, required=True, help="Tenor in years.")
+@click.option("--loan-of", "loan_of", default=None, metavar="BANK:LOAN_KEY",
+              help="Quote a stored loan on its remaining term as of --as-of (as price-book and issue price it).")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="With --loan-of or a firm: the date of the quote (default today).")
+@click.option("--amount", type=float, default=None, help="Loan amount in currency units.")
+@click.option("--tenor", type=float, default=None, help="Tenor in years.")
 @click.option("--coverage", type=float, default=None, help="Guaranteed share of the loan (default: policy, 0.8).")
 @click.option("--lgd", type=float, default=None, help="Loss given default (default: policy by --secured).")
 @click.option("--amortization", default="annuity", show_default=True, help="bullet, linear or annuity.")
@@ -111,9 +49,10 @@ def guarantee() -> None:
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def quote(
-    pd_: float | None, firm_of: str | None, firm_inst: str | None, borrower_key: str | None, amount: float, tenor: float, coverage: float | None, lgd: float | None, amortization: str,
-    rate: float | None, sales: float | None, secured: bool, no_statements: bool, instalments: int | None,
-    schedule: str, policy_file: str | None, reinsurance: float | None, as_json: bool,
+    pd_: float | None, firm_of: str | None, firm_inst: str | None, borrower_key: str | None, loan_of: str | None,
+    as_of: Any, amount: float | None, tenor: float | None, coverage: float | None, lgd: float | None,
+    amortization: str, rate: float | None, sales: float | None, secured: bool, no_statements: bool,
+    instalments: int | None, schedule: str, policy_file: str | None, reinsurance: float | None, as_json: bool,
 ) -> None:
     """Price one guarantee: IRB capital, expected loss, break-even and charged fee, subsidy.
 
@@ -122,16 +61,19 @@ def quote(
       creditdb guarantee quote --pd 0.012 --amount 10000000 --tenor 5 --coverage 0.8 \\
           --lgd 0.6 --amortization annuity --rate 0.02 --sales 300000000 --schedule japan
       creditdb guarantee quote --firm-of BK1:B00042 --amount 10000000 --tenor 5 --json
+      creditdb guarantee quote --loan-of BK1:L00042 --as-of 2024-03-31 --json
 
     By firm (--firm-of or --institution/--borrower) the PD is the latest score of the
     firm from the APPROVED model, and --sales defaults to the annualised sales of the
-    firm's latest statement.
+    firm's latest statement; a firm in default cannot be quoted. By stored loan
+    (--loan-of) the terms are the loan's on --as-of: its remaining term and balance,
+    exactly as ``price-book`` and ``issue`` price it.
     """
-    import pandas as pd
+    from pipelines.guarantee_pricing import quote_terms
+    from pipelines.guarantees import GuaranteeDataError
 
-    from models.pricing import price_loans
-
-    firm = None
+    if reinsurance is not None and not 0 <= reinsurance <= 1:
+        reject("--reinsurance: must be a fraction in [0, 1]", as_json=as_json)
     if firm_of is not None and (firm_inst or borrower_key):
         raise click.UsageError("give --firm-of or --institution/--borrower, not both")
     if firm_of is not None:
@@ -141,59 +83,73 @@ def quote(
     elif bool(firm_inst) != bool(borrower_key):
         raise click.UsageError("--institution and --borrower go together")
     by_firm = borrower_key is not None
-    if by_firm == (pd_ is not None):
-        raise click.UsageError("give either --pd or a firm (--firm-of / --institution with --borrower)")
+    if sum((by_firm, pd_ is not None, loan_of is not None)) != 1:
+        raise click.UsageError("give one of --pd, a firm (--firm-of / --institution with --borrower) or --loan-of")
+    pol = _policy(policy_file, reinsurance, as_json)
+    sched = _schedule(schedule, as_json)
+    day = as_of.date() if as_of else None
+    if loan_of is not None:
+        given = [o for o, v in (("--amount", amount), ("--tenor", tenor), ("--lgd", lgd), ("--rate", rate),
+                                ("--sales", sales), ("--instalments", instalments)) if v is not None]
+        if given:
+            raise click.UsageError(f"--loan-of takes the stored loan's terms; drop {', '.join(given)}")
+        if ":" not in loan_of:
+            raise click.BadParameter("expected BANK:LOAN_KEY", param_hint="--loan-of")
+        from creditdb.commands.guarantee_db import quote_loan
+
+        res = quote_loan(loan_of, pol, sched, day, coverage, as_json)
+        result = {"ok": True, "schedule": sched.name, "currency": pol.currency, "policy": pol.__dict__, **res}
+        if as_json:
+            emit_json(result)
+            return
+        ln, row = res["loan"], res["quote"]
+        click.echo(f"guarantee quote of loan {loan_of} (loan {ln['loan_id']}, firm {ln['firm_id']}) as of "
+                   f"{ln['as_of']}, model {ln['model_version']}")
+        click.echo(_quote_lines(row, sched, pol.currency))
+        return
+    if amount is None or tenor is None:
+        raise click.UsageError("--amount and --tenor are required with --pd or a firm")
+    firm = None
     if by_firm:
         from creditdb.commands.guarantee_db import resolve_firm
 
-        firm = resolve_firm(firm_inst, borrower_key, as_json)
+        firm = resolve_firm(firm_inst, borrower_key, as_json, day)  # type: ignore[arg-type]
         pd_ = firm["pd"]
         if sales is None and firm["sales"] is not None:
+            if firm["statement_currency"] not in (None, pol.currency):
+                reject(f"firm {firm['firm_id']}: financial_statement.sales is in {firm['statement_currency']}, not "
+                       f"the policy currency {pol.currency}: give --sales", as_json=as_json)
             sales = firm["sales"]
-
-    loan: dict[str, Any] = {"loan_id": "quote", "pd": pd_, "amount": amount, "tenor_years": tenor,
-                            "amortization": amortization, "secured": secured, "no_statements": no_statements}
+    loan: dict[str, Any] = {"pd": pd_, "amount": amount, "tenor_years": tenor, "amortization": amortization,
+                            "secured": secured, "no_statements": no_statements}
     for k, v in (("coverage", coverage), ("lgd", lgd), ("rate", rate), ("sales", sales), ("instalments", instalments)):
         if v is not None:
             loan[k] = v
-    df = pd.DataFrame([loan])
-    from models.pricing import validate_loans
-
-    problems = validate_loans(df)
-    if problems:
-        opt = {"pd": "--pd", "tenor_years": "--tenor"}
-        msg = "; ".join(f"{opt.get(p.field, '--' + p.field)}: {p.message}" for p in problems)
-        reject(msg, payload={"problems": [p.__dict__ for p in problems]}, as_json=as_json)
-    if reinsurance is not None and not 0 <= reinsurance <= 1:
-        reject("--reinsurance: must be a fraction in [0, 1]", as_json=as_json)
-    pol = _policy(policy_file, reinsurance, as_json)
-    if firm is not None and firm["statement_currency"] not in (None, pol.currency) and "sales" in df and \
-            df["sales"].iloc[0] == firm["sales"]:
-        reject(f"firm {firm['firm_id']}: financial_statement.sales is in {firm['statement_currency']}, not the "
-               f"policy currency {pol.currency}: give --sales", as_json=as_json)
-    sched = _schedule(schedule, as_json)
-    row = price_loans(df, pol, sched).iloc[0].to_dict()
-    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-    row["category"] = str(row["category"])
-    row["amortization"] = str(row["amortization"])
-    row.pop("loan_id", None)
+    try:
+        row = quote_terms(loan, pol, sched)
+    except GuaranteeDataError as exc:
+        reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)
     result = {"ok": True, "schedule": sched.name, "currency": pol.currency, "policy": pol.__dict__, "quote": row}
     if firm is not None:
         result["firm"] = firm
         from creditdb.commands.guarantee_db import audit_quote
 
-        audit_quote(firm, df, row)
+        audit_quote(firm, loan, row)
     if as_json:
         emit_json(result)
         return
-    cur = pol.currency
-    lines = [
-        f"guarantee quote ({sched.name} schedule, {cur})",
-        *([f"  firm              {firm['firm_id']} ({firm_inst}:{borrower_key}), model {firm['model_version']}, "
-           f"grade {firm['grade']}, score fee category {firm['fee_category']}"] if firm else []),
-        f"  loan              {amount:,.0f} over {tenor:g} years, {row['amortization']}, coverage {row['coverage']:.0%}, "
-        f"LGD {row['lgd']:.0%}",
-        f"  PD (1 year)       {pd_:.4%}   cumulative over tenor {row['cum_pd']:.4%}",
+    head = f"guarantee quote ({sched.name} schedule, {pol.currency})"
+    if firm:
+        head += (f"\n  firm              {firm['firm_id']} ({firm_inst}:{borrower_key}), "
+                 f"model {firm['model_version']}, grade {firm['grade']}, score fee category {firm['fee_category']}")
+    click.echo(head + "\n" + _quote_lines(row, sched, pol.currency))
+
+
+def _quote_lines(row: dict[str, Any], sched: Any, cur: str) -> str:
+    return "\n".join([
+        f"  loan              {row['amount']:,.0f} {cur} over {row['tenor_years']:.2f} years, {row['amortization']}, "
+        f"coverage {row['coverage']:.0%}, LGD {row['lgd']:.0%}",
+        f"  PD (1 year)       {row['pd']:.4%}   cumulative over tenor {row['cum_pd']:.4%}",
         f"  IRB K             {row['irb_k']:.4%} of EAD   risk weight {row['risk_weight']:.2%}   "
         f"capital {row['capital']:,.0f}",
         f"  expected loss PV  {row['el_pv']:,.0f}",
@@ -203,29 +159,7 @@ def quote(
         f"(on {sched.fee_base} balance, {sched.payment})",
         f"  fee charged       {row['fee_charged']:,.0f}   (= {row['charged_rate']:.4%} p.a. of covered outstanding)",
         f"  subsidy gap       {row['subsidy_gap_rate']:.4%} p.a.   {row['subsidy_gap_pv']:,.0f} PV over the life",
-    ]
-    click.echo("\n".join(lines))
-
-
-def _category_summary(priced) -> list[dict[str, Any]]:
-    g = priced.groupby("category", observed=True, sort=False)
-    agg = g.agg(
-        loans=("pd", "size"), amount=("amount", "sum"), fee_charged=("fee_charged", "sum"),
-        fee_charged_pv=("fee_charged_pv", "sum"), fee_base_pv=("fee_base_pv", "sum"),
-        cost_pv=("cost_pv", "sum"), subsidy_gap_pv=("subsidy_gap_pv", "sum"),
-    )
-    order = [c for c in priced["category"].cat.categories if c in agg.index]
-    rows = []
-    for cat in order:
-        r = agg.loc[cat]
-        rows.append({
-            "category": str(cat), "loans": int(r["loans"]), "amount": float(r["amount"]),
-            "fee_charged": float(r["fee_charged"]),
-            "break_even_rate": float(r["cost_pv"] / r["fee_base_pv"]),
-            "charged_rate": float(r["fee_charged_pv"] / r["fee_base_pv"]),
-            "subsidy_gap_pv": float(r["subsidy_gap_pv"]),
-        })
-    return rows
+    ])
 
 
 @guarantee.command("price")
@@ -235,7 +169,8 @@ def _category_summary(priced) -> list[dict[str, Any]]:
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None, help="Pricing policy TOML.")
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
-def price(file: str, out: str, schedule: str, policy_file: str | None, reinsurance: float | None, as_json: bool) -> None:
+def price(file: str, out: str, schedule: str, policy_file: str | None, reinsurance: float | None,
+          as_json: bool) -> None:
     """Price every loan of FILE (CSV or Parquet) and write the priced table to --out.
 
     Columns: loan_id, pd, amount, tenor_years (required); coverage, lgd, amortization
@@ -247,7 +182,8 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
     Example:
       creditdb guarantee price loans.csv --out priced.parquet --schedule japan
     """
-    from models.pricing import price_loans
+    from pipelines.guarantee_pricing import price_file
+    from pipelines.guarantees import GuaranteeDataError
 
     if reinsurance is not None and not 0 <= reinsurance <= 1:
         reject("--reinsurance: must be a fraction in [0, 1]", as_json=as_json)
@@ -257,22 +193,12 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
     if df.empty:
         reject(f"{file}: no loans (the file has no data rows)", as_json=as_json)
     _check(df, file, ("pd", "amount", "tenor_years"), as_json)
-    priced = price_loans(df, pol, sched)
-    priced["cost_pv"] = priced["el_pv"] + priced["coc_pv"] + priced["admin_pv"]
-    extra = [c for c in df.columns if c not in priced.columns]
-    for c in extra:
-        priced[c] = df[c].to_numpy()
-    _write(priced, out)
-    cats = _category_summary(priced)
-    total = {
-        "loans": int(len(priced)),
-        "amount": float(priced["amount"].sum()),
-        "fee_charged": float(priced["fee_charged"].sum()),
-        "expected_loss_pv": float(priced["el_pv"].sum()),
-        "break_even_rate": float(priced["cost_pv"].sum() / priced["fee_base_pv"].sum()),
-        "charged_rate": float(priced["fee_charged_pv"].sum() / priced["fee_base_pv"].sum()),
-        "subsidy_gap_pv": float(priced["subsidy_gap_pv"].sum()),
-    }
+    try:
+        res = price_file(df, pol, sched)
+    except GuaranteeDataError as exc:
+        reject(f"{file}: {exc}", payload={"file": file, "problems": exc.problems}, as_json=as_json)
+    _write(res["priced"], out)
+    cats, total = res["by_category"], res["total"]
     if as_json:
         emit_json({"ok": True, "file": file, "out": out, "schedule": sched.name, "currency": pol.currency,
                    "by_category": cats, "total": total})
@@ -358,11 +284,14 @@ td{{text-align:right}}</style></head><body>
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None, help="Pricing policy TOML.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, help="Write an HTML report.")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="With --from-db: date of the book (default today).")
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None,
               help="Write the JSON summary to FILE ('-' or no value: standard output).")
 def portfolio(
-    file: str | None, from_db: bool, issued_only: bool, scenarios: int, seed: int, fund: float | None, rho: float | None, method: str,
-    reinsurance: float | None, policy_file: str | None, html_out: str | None, json_out: str | None,
+    file: str | None, from_db: bool, issued_only: bool, scenarios: int, seed: int, fund: float | None,
+    rho: float | None, method: str,
+    reinsurance: float | None, policy_file: str | None, html_out: str | None, as_of: Any, json_out: str | None,
 ) -> None:
     """Simulate the one-year loss distribution of the guarantees in FILE (loans or priced).
 
@@ -398,7 +327,7 @@ def portfolio(
     if from_db:
         from creditdb.commands.guarantee_db import db_portfolio_loans
 
-        df, file = db_portfolio_loans(pol, issued_only, as_json)
+        df, file, _book = db_portfolio_loans(pol, issued_only, as_json, as_of.date() if as_of else None)
     else:
         df = _read_loans(file, as_json)
         _check(df, file, ("pd", "amount"), as_json)
@@ -449,7 +378,8 @@ def portfolio(
     cur = pol.currency
     click.echo(f"portfolio of {n:,} guarantees from {file}: {scenarios:,} scenarios, seed {seed}, {method}")
     click.echo(f"  exposure (covered, net of reinsurance) {result.total_exposure:,.0f} {cur}")
-    click.echo(f"  expected loss  {result.expected_loss:,.0f}  (sum PD x LGD x EAD {result.expected_loss_analytic:,.0f})")
+    click.echo(f"  expected loss  {result.expected_loss:,.0f}  "
+               f"(sum PD x LGD x EAD {result.expected_loss_analytic:,.0f})")
     for a, v in result.quantiles.items():
         click.echo(f"  VaR {a:.1%}      {v:,.0f}")
     for a, v in result.expected_shortfall.items():

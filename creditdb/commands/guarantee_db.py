@@ -15,47 +15,66 @@ import click
 from creditdb.output import emit_json, open_engine, reject
 
 
-def resolve_firm(institution: str, borrower_key: str, as_json: bool) -> dict[str, Any]:
-    """The approved model's latest score of a bank's borrower (exit 1 when missing)."""
+def resolve_firm(institution: str, borrower_key: str, as_json: bool, as_of: dt.date | None = None) -> dict[str, Any]:
+    """The approved model's latest score of a bank's borrower (exit 1 when missing or in default)."""
     from creditdb.anonymise import pseudonymiser
     from pipelines.guarantees import GuaranteeDataError, firm_score
 
     engine = open_engine()
     try:
         with engine.connect() as conn:
-            return firm_score(conn, pseudonymiser(engine), institution, borrower_key)
+            return firm_score(conn, pseudonymiser(engine), institution, borrower_key, as_of)
     except GuaranteeDataError as exc:
-        reject(str(exc), as_json=as_json)
+        reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)
 
 
-def audit_quote(firm: dict[str, Any], loan, row: dict[str, Any]) -> None:
+def quote_loan(loan_of: str, policy, schedule, as_of: dt.date | None, coverage: float | None,
+               as_json: bool) -> dict[str, Any]:
+    """Quote of a stored loan (``BANK:LOAN_KEY``) as of a date; exit 1 when it cannot be guaranteed."""
+    from creditdb.anonymise import pseudonymiser
+    from pipelines.guarantee_pricing import quote_stored_loan
+    from pipelines.guarantees import GuaranteeDataError
+
+    bank, key = loan_of.split(":", 1)
+    engine = open_engine()
+    try:
+        with engine.connect() as conn:
+            return quote_stored_loan(conn, pseudonymiser(engine), bank, key, policy, schedule, as_of, coverage)
+    except GuaranteeDataError as exc:
+        reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)
+
+
+def audit_quote(firm: dict[str, Any], loan: dict[str, Any], row: dict[str, Any]) -> None:
     """Audit event of a quote by firm (input: the loan priced; output: the quote)."""
     import hashlib
-    import json
 
+    import pandas as pd
+
+    from creditdb.output import to_json
     from pipelines.guarantees import frame_hash, record_run
 
-    out = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+    out = hashlib.sha256(to_json(row).encode()).hexdigest()
     record_run(open_engine(create=False), "guarantee.quote",
                {"firm_id": firm["firm_id"], "score_id": firm["score_id"], "model_version": firm["model_version"],
-                "pd": firm["pd"]}, frame_hash(loan), out)
+                "pd": firm["pd"]}, frame_hash(pd.DataFrame([loan])), out)
 
 
-def db_portfolio_loans(policy, issued_only: bool, as_json: bool):
+def db_portfolio_loans(policy, issued_only: bool, as_json: bool, as_of: dt.date | None = None):
     """Loans for ``guarantee portfolio --from-db`` as a file-like frame, and a source label."""
     from pipelines.guarantees import GuaranteeDataError, build_book, issued_book
 
     engine = open_engine()
     try:
         with engine.connect() as conn:
-            book = issued_book(conn, policy) if issued_only else build_book(conn, policy.currency, policy.coverage)
+            book = issued_book(conn, policy, as_of) if issued_only else build_book(conn, policy.currency,
+                                                                                  policy.coverage, as_of=as_of)
     except GuaranteeDataError as exc:
         reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)
     if book.loans.empty:
-        reject("no stored loan has a score from the approved model", as_json=as_json)
+        reject(f"no live stored loan on {book.as_of} has a score from the approved model", as_json=as_json)
     df = book.loans[["loan_id", "pd", "amount", "coverage", "secured", "sales"]].copy()
     label = "issued guarantees" if issued_only else "priced loans"
-    return df, f"database ({label}, model {book.model_version['version']})"
+    return df, f"database ({label} as of {book.as_of}, model {book.model_version['version']})", book
 
 
 @click.command("price-book")
@@ -68,14 +87,20 @@ def db_portfolio_loans(policy, issued_only: bool, as_json: bool):
               show_default=True,
               help="PD over the tenor: constant hazard from the one-year PD, or the approved model's grade "
                    "migration matrix estimated from the database (first year: the firm's own PD).")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Date of the book (default today): remaining terms run from it.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def price_book(institution: str | None, schedule: str, policy_file: str | None, reinsurance: float | None,
-               out: str, term_structure: str, as_json: bool) -> None:
-    """Price every stored loan whose firm has a score from the approved model.
+               out: str, term_structure: str, as_of: dt.datetime | None, as_json: bool) -> None:
+    """Price every live stored loan whose firm has a score from the approved model, as of a date.
 
-    Per loan: PD = the approved model's latest score of the firm; tenor = maturity minus
-    origination (years); amount = outstanding, else amount (repaid loans are left out);
-    coverage = the loan's, else (missing or 0) the policy's (0.8); LGD by the secured flag; sales from the firm's latest statement.
+    Per loan on --as-of: PD = the approved model's latest score of the firm; tenor = the
+    remaining term (maturity minus the as-of date, years); amount = outstanding, else the
+    balance of the loan's own schedule on that date; coverage = the loan's, else (missing
+    or 0) the policy's (0.8); LGD by the secured flag; sales from the firm's latest
+    statement. Matured, repaid and not yet started loans are left out and counted; loans
+    of firms in default are reported as exposure in default with the expected claim
+    (EAD x coverage x LGD), not priced.
     Writes loan_id, firm_id, pd, category, break_even_rate, charged_rate, fee_charged,
     subsidy_gap_rate, subsidy_gap_pv (and every pricing column) to --out; prints fees by
     category and the total subsidy gap. Appends an audit event.
@@ -87,9 +112,10 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     \b
     Example:
       creditdb guarantee price-book --institution BK1 --schedule japan --out book.parquet
+      creditdb guarantee price-book --as-of 2024-03-31 --out book.csv --json
       creditdb guarantee price-book --term-structure migration --out book.csv --json
     """
-    from creditdb.commands.guarantee import _policy, _schedule, _write
+    from creditdb.commands.guarantee_common import _policy, _schedule, _write
     from pipelines.guarantees import GuaranteeDataError, category_summary, frame_hash, record_run, totals
     from pipelines.guarantees import price_book as run_price_book
 
@@ -116,28 +142,36 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
         except (MigrationDataError, RegistryError) as exc:
             reject(f"--term-structure migration: {exc}", as_json=as_json)
     try:
-        priced, book = run_price_book(engine, pol, sched, institution, migration)
+        priced, book = run_price_book(engine, pol, sched, institution, migration,
+                                      as_of=as_of.date() if as_of else None)
     except GuaranteeDataError as exc:
         reject(str(exc), payload={"problems": exc.problems}, as_json=as_json)
     if priced.empty:
-        reject(f"no stored loan{' of ' + institution if institution else ''} has a score from the approved model "
-               f"{book.model_version['version']}", as_json=as_json)
+        reject(f"no live stored loan{' of ' + institution if institution else ''} on {book.as_of} has a score from "
+               f"the approved model {book.model_version['version']}", payload=book.left_out(), as_json=as_json)
     _write(priced, out)
     cats, tot = category_summary(priced), totals(priced)
     event = record_run(engine, "guarantee.price_book",
-                       {"institution": institution, "schedule": sched.name, "model_version": book.model_version["version"],
-                        "term_structure": term_structure, "loans": tot["loans"], "out": str(out)}, frame_hash(book.loans), frame_hash(priced))
+                       {"institution": institution, "schedule": sched.name,
+                        "model_version": book.model_version["version"],
+                        "term_structure": term_structure, "loans": tot["loans"], "out": str(out),
+                        "as_of": book.as_of.isoformat() if book.as_of else None},
+                       frame_hash(book.loans), frame_hash(priced))
     summary = {"ok": True, "out": out, "schedule": sched.name, "currency": pol.currency,
-               "model_version": book.model_version["version"], "unscored_loans": book.unscored_loans,
-               "repaid_loans": book.repaid_loans,
+               "model_version": book.model_version["version"], **book.left_out(),
+               "in_default": book.in_default.to_dict("records"),
                "by_category": cats, "total": tot, "audit_event": event, "term_structure": term_structure,
                "migration": None if migration is None else migration.as_dict()}
     if as_json:
         emit_json(summary)
         return
-    click.echo(f"priced {tot['loans']:,} loans -> {out} ({sched.name} schedule, model "
-               f"{book.model_version['version']}, {pol.currency}); {book.unscored_loans:,} loans without a score, "
-               f"{book.repaid_loans:,} repaid")
+    lo = book.left_out()
+    click.echo(f"priced {tot['loans']:,} live loans as of {book.as_of} -> {out} ({sched.name} schedule, model "
+               f"{book.model_version['version']}, {pol.currency}); left out: {book.unscored_loans:,} without a "
+               f"score, {book.repaid_loans:,} repaid, {book.matured_loans:,} matured, {book.not_started_loans:,} "
+               f"not yet started")
+    click.echo(f"in default (not priced): {book.defaulted_loans:,} loans, exposure {lo['exposure_in_default']:,.0f} "
+               f"{pol.currency}, expected claim {lo['expected_claims_in_default']:,.0f} {pol.currency}")
     if migration is not None:
         fb = ", ".join(migration.fallback_grades) or "none"
         click.echo(f"PD term structure: grade migration matrix from {int(migration.counts.sum()):,} firm-year "
@@ -217,7 +251,7 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
       creditdb guarantee issue --institution CGC1 --file to_issue.csv --json
     """
     from creditdb.anonymise import pseudonymiser
-    from creditdb.commands.guarantee import _policy, _schedule
+    from creditdb.commands.guarantee_common import _policy, _schedule
     from creditdb.settings import get_settings
     from pipelines.guarantee_issue import IssueRequest, issue_guarantees
     from pipelines.guarantees import GuaranteeDataError
@@ -273,4 +307,4 @@ def list_(as_json: bool) -> None:
                    f"break-even {r['breakeven_rate']:.4%} {r['schedule']} {r['model_version'] or ''}")
 
 
-__all__ = ["audit_quote", "db_portfolio_loans", "issue", "list_", "price_book", "resolve_firm"]
+__all__ = ["audit_quote", "db_portfolio_loans", "issue", "list_", "price_book", "quote_loan", "resolve_firm"]
