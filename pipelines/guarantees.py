@@ -417,19 +417,6 @@ def totals(priced: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def portfolio_inputs(book: pd.DataFrame, policy: Any) -> dict[str, np.ndarray]:
-    """Arrays for ``simulate_portfolio``: PD, LGD by secured flag, EAD = covered outstanding
-    net of reinsurance (currency units), sales in EUR millions."""
-    secured = book["secured"].to_numpy(dtype=bool)
-    return {
-        "pd": book["pd"].to_numpy(dtype=float),
-        "lgd": np.where(secured, policy.lgd_secured, policy.lgd_unsecured),
-        "ead": book["amount"].to_numpy(dtype=float) * book["coverage"].to_numpy(dtype=float)
-        * (1.0 - policy.reinsurance_share),
-        "sales_eur_m": book["sales"].to_numpy(dtype=float) / policy.units_per_eur / 1e6,
-    }
-
-
 def issued_book(conn: Connection, policy: Any, as_of: dt.date | None = None) -> Book:
     """Loans with an issued guarantee on ``as_of`` (default today), coverage as issued, PD
     from the approved model; matured, repaid and defaulted ones are left out as in
@@ -508,7 +495,6 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     same with ``say`` (e.g. ``click.echo``) when given. Appends one audit event.
     """
     from models.fee_schedule import load_schedule
-    from models.portfolio import simulate_portfolio
     from models.pricing import load_policy
 
     pol = load_policy()
@@ -516,7 +502,10 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     priced, book = price_book(engine, pol, sched, as_of=as_of)
     if priced.empty:
         raise GuaranteeDataError("no live stored loan has a score from the approved model")
-    result = simulate_portfolio(n_scenarios=scenarios, seed=seed, **portfolio_inputs(book.loans, pol))
+    from pipelines.guarantee_portfolio import run_portfolio
+
+    risk = run_portfolio(book.loans, pol, sched, scenarios=scenarios, seed=seed)
+    result = risk["net"]
     cats = category_summary(priced)
     tot = totals(priced)
     out = {
@@ -528,6 +517,8 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
         "portfolio": {"scenarios": scenarios, "seed": seed, "total_exposure": result.total_exposure,
                       "expected_loss": result.expected_loss, "var_99": result.quantiles[0.99],
                       "var_999": result.quantiles[0.999], "es_999": result.expected_shortfall[0.999]},
+        "risk_by_category": risk["by_category"], "board": risk["board"],
+        "tail_loans": risk["per_loan"].nlargest(min(10, len(book.loans)), "es_999").to_dict("records"),
     }
     record_run(engine, "guarantee.demo", {"schedule": sched.name, "model_version": out["model_version"],
                                           "loans": tot["loans"], "scenarios": scenarios, "seed": seed},

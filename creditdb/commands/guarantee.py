@@ -214,64 +214,6 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
                f"of covered outstanding")
 
 
-def _histogram_png(result, fund: float | None) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
-    edges, counts = result.hist_edges, result.hist_counts
-    ax.bar(edges[:-1], counts / counts.sum(), width=edges[1:] - edges[:-1], align="edge", color="#4a78b5")
-    ax.axvline(result.expected_loss, color="black", ls="--", lw=1, label="expected loss")
-    for a, col in ((0.99, "#e69f00"), (0.999, "#d62728")):
-        ax.axvline(result.quantiles[a], color=col, lw=1.2, label=f"VaR {a:.1%}")
-    if fund is not None:
-        ax.axvline(fund, color="green", lw=1.5, label="fund")
-    ax.set_xlabel("one-year loss (currency units)")
-    ax.set_ylabel("share of scenarios")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _html_report(summary: dict[str, Any], png: bytes, source: str) -> str:
-    import base64
-    import html
-
-    def fmt(v: Any) -> str:
-        return f"{v:,.2f}" if isinstance(v, float) else html.escape(str(v))
-
-    rows = [
-        ("loans", summary["n_loans"]), ("scenarios", summary["n_scenarios"]), ("seed", summary["seed"]),
-        ("method", summary["method"]), ("total exposure (covered, net of reinsurance)", summary["total_exposure"]),
-        ("expected loss (simulated)", summary["expected_loss"]),
-        ("expected loss (sum PD x LGD x EAD)", summary["expected_loss_analytic"]),
-    ]
-    rows += [(f"VaR {k}", v) for k, v in summary["quantiles"].items()]
-    rows += [(f"expected shortfall {k}", v) for k, v in summary["expected_shortfall"].items()]
-    if summary["fund"] is not None:
-        rows += [("fund", summary["fund"]), ("P(loss > fund)", f"{summary['prob_loss_exceeds_fund']:.4%}")]
-    table = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows)
-    img = base64.b64encode(png).decode("ascii")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Guarantee portfolio loss</title>
-<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}th{{text-align:left;padding-right:2em}}
-td{{text-align:right}}</style></head><body>
-<h1>Guarantee portfolio: one-year loss distribution</h1>
-<p>Source: {html.escape(source)}. One-factor Vasicek Monte Carlo (creditdb models/portfolio.py).</p>
-<table>{table}</table>
-<h2>Loss histogram</h2>
-<img alt="loss histogram" src="data:image/png;base64,{img}">
-</body></html>
-"""
-
-
 @guarantee.command("portfolio")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--from-db", is_flag=True, help="Loans from the database (PD: approved model's latest score).")
@@ -282,37 +224,45 @@ td{{text-align:right}}</style></head><body>
 @click.option("--rho", type=float, default=None, help="Asset correlation for all loans (default: Basel R per loan).")
 @click.option("--method", type=click.Choice(["bernoulli", "conditional"]), default="bernoulli", show_default=True)
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
+@click.option("--schedule", default="japan", show_default=True,
+              help="Fee schedule for the category table (loans with tenor_years are priced with it).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None, help="Pricing policy TOML.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), default=None, help="Write an HTML report.")
+@click.option("--contributions", "contrib_out", type=click.Path(dir_okay=False), default=None,
+              help="Write the per-loan risk contributions (.csv or .parquet).")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="With --from-db: date of the book (default today).")
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None,
               help="Write the JSON summary to FILE ('-' or no value: standard output).")
 def portfolio(
     file: str | None, from_db: bool, issued_only: bool, scenarios: int, seed: int, fund: float | None,
-    rho: float | None, method: str,
-    reinsurance: float | None, policy_file: str | None, html_out: str | None, as_of: Any, json_out: str | None,
+    rho: float | None, method: str, reinsurance: float | None, schedule: str, policy_file: str | None,
+    html_out: str | None, contrib_out: str | None, as_of: Any, json_out: str | None,
 ) -> None:
-    """Simulate the one-year loss distribution of the guarantees in FILE (loans or priced).
+    """Simulate the one-year loss of the guarantees in FILE; risk by fee category and by loan.
 
-    Exposure per loan = amount x coverage x (1 - reinsurance share); PD one-year; LGD from
-    the file or the policy. Put FILE before --json when --json has no value.
+    Exposure per loan = amount x coverage, gross and net of the reinsured share; PD
+    one-year; LGD from the file or the policy. Per loan: Euler contributions to the
+    expected loss, VaR 99.9% and ES 99% / 99.9% (in the JSON ``contributions`` and in
+    --contributions). Per fee category: exposure, premiums, expected claims, capital,
+    subsidy and share of ES. Put FILE before --json when --json has no value.
 
-    With --from-db instead of FILE: every stored loan whose firm has a score from the
-    approved model (or, with --issued-only, the loans with an issued guarantee, at the
-    coverage issued); amount = outstanding (else amount), coverage = the loan's (else the
-    policy's), LGD by the secured flag, sales from the firm's latest statement.
+    With --from-db instead of FILE: the live stored loans on --as-of whose firm has a score
+    from the approved model (or, with --issued-only, the loans with an issued guarantee, at
+    the coverage issued), on their remaining terms, as ``price-book`` takes them.
 
     \b
     Example:
       creditdb guarantee portfolio priced.parquet --scenarios 10000 --seed 1 \\
           --fund 2000000000 --html loss.html --json loss.json
-      creditdb guarantee portfolio --from-db --issued-only --scenarios 10000 --json loss.json
+      creditdb guarantee portfolio --from-db --issued-only --scenarios 10000 --json loss.json \\
+          --contributions contributions.csv
     """
-    import numpy as np
+    import sys
 
-    from models.portfolio import simulate_portfolio
-    from models.pricing import as_bool
+    from tqdm import tqdm
+
+    from pipelines.guarantee_portfolio import run_portfolio
 
     as_json = json_out == "-"
     if reinsurance is not None and not 0 <= reinsurance <= 1:
@@ -324,6 +274,7 @@ def portfolio(
     if issued_only and not from_db:
         raise click.UsageError("--issued-only needs --from-db")
     pol = _policy(policy_file, reinsurance, as_json)
+    sched = _schedule(schedule, as_json)
     if from_db:
         from creditdb.commands.guarantee_db import db_portfolio_loans
 
@@ -331,34 +282,22 @@ def portfolio(
     else:
         df = _read_loans(file, as_json)
         _check(df, file, ("pd", "amount"), as_json)
-    import pandas as pd
-
-    n = len(df)
-    if n == 0:
+    if len(df) == 0:
         reject(f"{file}: no loans", as_json=as_json)
+    if "tenor_years" in df and "coverage" in df:
+        cov = df["coverage"].astype(float).fillna(pol.coverage).to_numpy()
+        if not sched.coverage_ok(cov).all():
+            from models.fee_schedule import coverage_problem
 
-    def col(name: str, default: float) -> np.ndarray:
-        if name not in df:
-            return np.full(n, default)
-        v = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-        return np.where(np.isnan(v), default, v)
-
-    secured = as_bool(df["secured"]) if "secured" in df else np.zeros(n, dtype=bool)
-    lgd = col("lgd", np.nan)
-    lgd = np.where(np.isnan(lgd), np.where(secured, pol.lgd_secured, pol.lgd_unsecured), lgd)
-    ead = col("amount", np.nan) * col("coverage", pol.coverage) * (1.0 - pol.reinsurance_share)
-    sales_eur_m = col("sales", np.nan) / pol.units_per_eur / 1e6
-    import sys
-
-    from tqdm import tqdm
-
+            bad = float(cov[~sched.coverage_ok(cov)][0])
+            reject(f"{file}: {coverage_problem(sched, bad)} (--schedule)", as_json=as_json)
     with tqdm(total=scenarios, desc="scenarios", unit="scen", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
-        result = simulate_portfolio(
-            col("pd", np.nan), lgd, ead, rho=rho, sales_eur_m=sales_eur_m, n_scenarios=scenarios, seed=seed,
-            fund=fund, method=method, progress=bar.update,
-        )
-    summary = {"ok": True, "file": file, "currency": pol.currency,
-               "reinsurance_share": pol.reinsurance_share, **result.to_dict()}
+        run = run_portfolio(df, pol, sched, scenarios=scenarios, seed=seed, fund=fund, rho=rho, method=method,
+                            progress=bar.update)
+    result = run["net"]
+    summary = {"ok": True, "file": file, "currency": pol.currency, "reinsurance_share": pol.reinsurance_share,
+               **result.to_dict(), "board": run["board"], "by_category": run["by_category"],
+               "contributions": run["per_loan"].to_dict("records")}
     if from_db:
         import hashlib
 
@@ -366,29 +305,56 @@ def portfolio(
 
         summary["audit_event"] = record_run(
             open_engine(create=False), "guarantee.portfolio",
-            {"source": file, "loans": n, "scenarios": scenarios, "seed": seed, "method": method, "fund": fund},
+            {"source": file, "loans": len(df), "scenarios": scenarios, "seed": seed, "method": method, "fund": fund},
             frame_hash(df), hashlib.sha256(to_json(result.to_dict()).encode()).hexdigest())
     if html_out:
-        Path(html_out).write_text(_html_report(summary, _histogram_png(result, fund), file), encoding="utf-8")
+        from pipelines.guarantee_report import render_html
+
+        Path(html_out).write_text(render_html(summary, run, file, pol.currency, fund), encoding="utf-8")
+    if contrib_out:
+        _write(run["per_loan"], contrib_out)
     if json_out == "-":
         emit_json(summary)
         return
     if json_out:
         Path(json_out).write_text(to_json(summary), encoding="utf-8")
-    cur = pol.currency
-    click.echo(f"portfolio of {n:,} guarantees from {file}: {scenarios:,} scenarios, seed {seed}, {method}")
-    click.echo(f"  exposure (covered, net of reinsurance) {result.total_exposure:,.0f} {cur}")
-    click.echo(f"  expected loss  {result.expected_loss:,.0f}  "
-               f"(sum PD x LGD x EAD {result.expected_loss_analytic:,.0f})")
-    for a, v in result.quantiles.items():
-        click.echo(f"  VaR {a:.1%}      {v:,.0f}")
-    for a, v in result.expected_shortfall.items():
-        click.echo(f"  ES  {a:.1%}      {v:,.0f}")
-    if fund is not None:
-        click.echo(f"  fund {fund:,.0f}: P(loss > fund) = {result.prob_loss_exceeds_fund:.4%}")
-    for path in (html_out, json_out):
+    _print_portfolio(run, file, scenarios, seed, method, fund, pol.currency)
+    for path in (html_out, json_out, contrib_out):
         if path:
             click.echo(f"  wrote {path}")
+
+
+def _print_portfolio(run: dict[str, Any], file: str, scenarios: int, seed: int, method: str, fund: float | None,
+                     cur: str) -> None:
+    from pipelines.guarantee_report import money, pct
+
+    result, board = run["net"], run["board"]
+    click.echo(f"portfolio of {result.n_loans:,} guarantees from {file}: {scenarios:,} scenarios, seed {seed}, "
+               f"{method}; amounts in {cur}, net of {board['reinsurance_share']:.0%} reinsurance")
+    click.echo(f"  exposure {money(result.total_exposure)}   expected loss {money(result.expected_loss)} "
+               f"(sum PD x LGD x EAD {money(result.expected_loss_analytic)})")
+    for a, v in result.quantiles.items():
+        click.echo(f"  VaR {a:.1%}      {money(v)}")
+    for a, v in result.expected_shortfall.items():
+        click.echo(f"  ES  {a:.1%}      {money(v)}")
+    if fund is not None:
+        click.echo(f"  fund {money(fund)}: P(loss > fund) = {pct(result.prob_loss_exceeds_fund, 4)} net, "
+                   f"{pct(board['gross']['prob_loss_exceeds_fund'], 4)} gross")
+    net = board["net"]
+    if "premiums_pv" in net:
+        click.echo(f"  premiums PV {money(net['premiums_pv'])} against expected claims PV "
+                   f"{money(net['expected_claims_pv'])} and capital cost PV {money(net['capital_cost_pv'])}: "
+                   f"subsidy PV {money(net['subsidy_pv'])}")
+    if run["by_category"]:
+        click.echo(f"  {'category':>8} {'loans':>7} {'exposure':>18} {'premiums PV':>15} {'claims PV':>15} "
+                   f"{'ES 99.9%':>15} {'share':>6}")
+        for r in run["by_category"]:
+            click.echo(f"  {r['category']:>8} {r['loans']:>7,} {money(r['exposure']):>18} "
+                       f"{money(r.get('premiums_pv')):>15} {money(r.get('expected_claims_pv')):>15} "
+                       f"{money(r['es_999']):>15} {r['es_999_share']:>6.1%}")
+    top = run["per_loan"].nlargest(min(5, len(run["per_loan"])), "es_999")
+    click.echo("  loans driving the tail (contribution to ES 99.9%): " + ", ".join(
+        f"{r.loan_id} {money(r.es_999)} ({r.es_999_share:.1%})" for r in top.itertuples()))
 
 
 def _register_db_commands() -> None:
