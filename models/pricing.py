@@ -341,31 +341,32 @@ def _fill(arr: np.ndarray, default: Any) -> np.ndarray:
     return np.where(np.isnan(a), default, a)
 
 
-def price_loans(
-    loans: pd.DataFrame | Mapping[str, Any],
-    policy: PricingPolicy | None = None,
-    schedule: FeeSchedule | None = None,
-    cumulative_pd: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Price guarantees loan by loan (see the module docstring for conventions).
+@dataclass
+class ResolvedLoans:
+    """Pricing inputs with every default applied (arrays of one entry per loan).
 
-    ``loans`` columns: ``pd`` (one-year), ``amount`` (currency), ``tenor_years``; optional
-    ``loan_id``, ``coverage`` (default policy.coverage), ``lgd`` (default by ``secured``),
-    ``amortization`` (bullet/linear/annuity, default annuity), ``rate`` (loan rate p.a.,
-    default policy.default_loan_rate), ``sales`` (annual sales in currency; empty = no
-    firm-size adjustment), ``secured``, ``no_statements``, ``instalments`` (default 1 for
-    bullet, else monthly: round(12 x tenor)).
-    ``cumulative_pd``: optional (n_loans, ceil(max tenor)) cumulative PDs at years 1, 2, ...
-    replacing the constant hazard (a partial last period uses the next integer year).
-
-    Returns a DataFrame, one row per loan, with inputs resolved and: ``irb_k``,
-    ``risk_weight``, ``capital`` (initial, currency), ``cum_pd`` (over the tenor),
-    ``el_pv``, ``coc_pv``, ``admin_pv``, ``fee_base_pv`` (currency-years),
-    ``break_even_rate``; and with a schedule: ``category``, ``schedule_rate`` (on the
-    schedule's base), ``fee_charged`` (nominal currency, no default), ``fee_charged_pv``,
-    ``charged_rate``, ``subsidy_gap_rate``, ``subsidy_gap_pv``.
+    Amounts in currency units, rates fractions p.a., ``tenor`` in years, ``k`` the IRB
+    capital requirement per unit of EAD, ``sales`` annual sales in currency (NaN = none).
     """
-    pol = policy or PricingPolicy()
+
+    p: np.ndarray
+    amount: np.ndarray
+    tenor: np.ndarray
+    coverage: np.ndarray
+    lgd: np.ndarray
+    code: np.ndarray
+    rate: np.ndarray
+    sales: np.ndarray
+    secured: np.ndarray
+    no_statements: np.ndarray
+    instalments: np.ndarray
+    k: np.ndarray
+
+
+def resolve_loans(loans: pd.DataFrame | Mapping[str, Any], policy: PricingPolicy) -> ResolvedLoans:
+    """Apply the policy's defaults to the loans' columns (see :func:`price_loans`), check the
+    domain (ValueError) and compute the IRB capital K per loan."""
+    pol = policy
     if "pd" not in loans:
         raise ValueError("loans need a 'pd' column")
     n = len(loans["pd"])
@@ -387,125 +388,94 @@ def price_loans(
     rate = _fill(_column(loans, "rate", n, pol.default_loan_rate), pol.default_loan_rate)
     sales = _fill(_column(loans, "sales", n, np.nan), np.nan)
     no_stmt = as_bool(_column(loans, "no_statements", n, False))
-    s = pol.reinsurance_share
-    d = pol.discount_rate
-
+    inst = _fill(_column(loans, "instalments", n, np.nan), np.nan)
+    inst = np.where(np.isnan(inst), np.where(code == 0, 1.0, np.round(tenor * 12.0)), inst)
     sales_eur_m = sales / pol.units_per_eur / 1e6
-    maturity = np.clip(tenor, 1.0, 5.0)
-    k = irb.capital_k(p, lgd, maturity, sales_eur_m, pd_floor=pol.pd_floor)
+    k = irb.capital_k(p, lgd, np.clip(tenor, 1.0, 5.0), sales_eur_m, pd_floor=pol.pd_floor)
+    return ResolvedLoans(p, amount, tenor, cov, lgd, code, rate, sales, secured, no_stmt, inst, k)
 
-    n_periods = int(math.ceil(float(tenor.max())))
+
+def apply_schedule(r: ResolvedLoans, schedule: FeeSchedule, base_pv: np.ndarray, base_nominal: np.ndarray,
+                   cost_pv: np.ndarray, break_even: np.ndarray) -> dict[str, Any]:
+    """The schedule's fee on each loan: category, schedule rate, nominal and PV fee
+    (currency), charged rate (fraction p.a. of covered outstanding) and the subsidy gap."""
+    n = r.p.size
+    sched_rate = schedule.annual_rate(r.p, r.coverage, r.secured, r.no_statements)
+    if schedule.payment == "annual":
+        to_covered = np.ones(n) if schedule.fee_base == "covered" else 1.0 / r.coverage
+        fee_nominal = sched_rate * to_covered * base_nominal
+        fee_pv = sched_rate * to_covered * base_pv
+    else:
+        base_amount = r.amount if schedule.fee_base == "loan" else r.amount * r.coverage
+        fee_nominal = schedule.upfront_fee(base_amount, sched_rate, np.round(r.tenor * 12.0), r.instalments)
+        fee_pv = fee_nominal
+    charged = fee_pv / base_pv
+    return {"category": pd.Categorical.from_codes(schedule.category_index(r.p, r.no_statements), schedule.labels),
+            "schedule_rate": sched_rate, "fee_charged": fee_nominal, "fee_charged_pv": fee_pv,
+            "charged_rate": charged, "subsidy_gap_rate": break_even - charged, "subsidy_gap_pv": cost_pv - fee_pv}
+
+
+def price_loans(
+    loans: pd.DataFrame | Mapping[str, Any],
+    policy: PricingPolicy | None = None,
+    schedule: FeeSchedule | None = None,
+    cumulative_pd: np.ndarray | None = None,
+    kernel: Any = None,
+) -> pd.DataFrame:
+    """Price guarantees loan by loan (see the module docstring for conventions).
+
+    ``loans`` columns: ``pd`` (one-year), ``amount`` (currency), ``tenor_years``; optional
+    ``loan_id``, ``coverage`` (default policy.coverage), ``lgd`` (default by ``secured``),
+    ``amortization`` (bullet/linear/annuity, default annuity), ``rate`` (loan rate p.a.,
+    default policy.default_loan_rate), ``sales`` (annual sales in currency; empty = no
+    firm-size adjustment), ``secured``, ``no_statements``, ``instalments`` (default 1 for
+    bullet, else monthly: round(12 x tenor)).
+    ``cumulative_pd``: optional (n_loans, ceil(max tenor)) cumulative PDs at years 1, 2, ...
+    replacing the constant hazard (a partial last period uses the next integer year).
+    ``kernel``: the period kernel (default :func:`models.pricing_kernel.pricing_kernel`;
+    tests pass the slow reference).
+
+    Three steps: :func:`resolve_loans` (defaults, IRB K), the numeric kernel (PVs of
+    expected loss, capital cost and the fee base), :func:`apply_schedule` (fees).
+
+    Returns a DataFrame, one row per loan, with inputs resolved and: ``irb_k``,
+    ``risk_weight``, ``capital`` (initial, currency), ``cum_pd`` (over the tenor),
+    ``el_pv``, ``coc_pv``, ``admin_pv``, ``fee_base_pv`` (currency-years),
+    ``break_even_rate``; and with a schedule: ``category``, ``schedule_rate`` (on the
+    schedule's base), ``fee_charged`` (nominal currency, no default), ``fee_charged_pv``,
+    ``charged_rate``, ``subsidy_gap_rate``, ``subsidy_gap_pv``.
+    """
+    from models.pricing_kernel import pricing_kernel
+
+    pol = policy or PricingPolicy()
+    r = resolve_loans(loans, pol)
+    n = r.p.size
+    s = pol.reinsurance_share
+    n_periods = int(math.ceil(float(r.tenor.max())))
     if cumulative_pd is not None:
         cumulative_pd = np.asarray(cumulative_pd, dtype=float)
         if cumulative_pd.shape != (n, n_periods):
             raise ValueError(f"cumulative_pd must have shape {(n, n_periods)}")
-    # Sort loans by decreasing tenor so the loans still running in period t are a prefix
-    # (slices are views: no gathers in the period loop); results are unsorted at the end.
-    order = np.argsort(-tenor, kind="stable")
-    ten_s = tenor[order]
-    n_live = np.searchsorted(-ten_s, -np.arange(n_periods, dtype=float), side="left")  # count tenor > t-1
-    log_q = np.log1p(-p)[order]
-    log1r = np.log1p(rate)[order]
-    code_s = code[order]
-    use_annuity = (code_s == 2) & (rate[order] > 1e-12)
-    ann_denom = np.where(use_annuity, -np.expm1(-ten_s * log1r), 1.0)
-    w_el = (cov * lgd * (1.0 - s) * amount)[order]
-    w_coc = (pol.hurdle_rate * k * cov * (1.0 - s) * amount)[order]
-    cum_s = None if cumulative_pd is None else cumulative_pd[order]
-    inv_t = 1.0 / ten_s
-    is_bullet = code_s == 0
-    el_s = np.zeros(n)
-    coc_s = np.zeros(n)
-    base_s = np.zeros(n)  # surviving covered outstanding x years, discounted, per unit covered amount
-    nominal_s = np.zeros(n)  # covered outstanding x years with no default, per unit covered amount
-    surv_s = np.ones(n)
-    log_df = math.log1p(d)
-    # work buffers reused every period (in-place ufuncs: no per-period allocations)
-    b_end, b_len, b_frac, b_s1, b_df, b_tmp, b_ey = (np.empty(n) for _ in range(7))
-    for t in range(1, n_periods + 1):
-        m = int(n_live[t - 1])
-        live = slice(0, m)
-        end, length, frac, s1, dfe, tmp, ey = (b[:m] for b in (b_end, b_len, b_frac, b_s1, b_df, b_tmp, b_ey))
-        np.minimum(ten_s[live], float(t), out=end)
-        np.subtract(end, t - 1, out=length)
-        # remaining share: bullet 1, linear (T - (t-1)) / T, annuity (1 - v^(T-t+1)) / (1 - v^T)
-        np.multiply(inv_t[live], -(t - 1), out=frac)
-        frac += 1.0
-        np.copyto(frac, 1.0, where=is_bullet[live])
-        ua = use_annuity[live]
-        if ua.any():
-            np.subtract(ten_s[live], t - 1, out=tmp)
-            tmp *= log1r[live]
-            np.negative(tmp, out=tmp)
-            np.expm1(tmp, out=tmp)
-            np.negative(tmp, out=tmp)
-            tmp /= ann_denom[live]
-            np.copyto(frac, tmp, where=ua)
-        s0 = surv_s[live]
-        if cum_s is None:
-            np.multiply(end, log_q[live], out=s1)
-            np.exp(s1, out=s1)
-        else:
-            np.subtract(1.0, cum_s[live, t - 1], out=s1)
-        np.multiply(end, -log_df, out=dfe)
-        np.exp(dfe, out=dfe)
-        df_start = math.exp(-(t - 1) * log_df)
-        # expected loss: marginal PD x exposure at period start x weights, paid at period end
-        np.subtract(s0, s1, out=tmp)
-        tmp *= frac
-        tmp *= w_el[live]
-        tmp *= dfe
-        el_s[live] += tmp
-        # exposure-years of surviving loans: capital cost (end) and fee base (start)
-        np.multiply(s0, frac, out=ey)
-        ey *= length
-        np.multiply(ey, w_coc[live], out=tmp)
-        tmp *= dfe
-        coc_s[live] += tmp
-        np.multiply(ey, df_start, out=tmp)
-        base_s[live] += tmp
-        np.multiply(frac, length, out=tmp)
-        nominal_s[live] += tmp
-        s0[...] = s1
-    el_pv, coc_pv, base_pv, base_nominal, surv_start = (np.empty(n) for _ in range(5))
-    for dst, src_ in ((el_pv, el_s), (coc_pv, coc_s), (base_pv, base_s), (base_nominal, nominal_s),
-                      (surv_start, surv_s)):
-        dst[order] = src_
-    base_pv *= cov * amount
-    base_nominal *= cov * amount
+    w_el = r.coverage * r.lgd * (1.0 - s) * r.amount
+    w_coc = pol.hurdle_rate * r.k * r.coverage * (1.0 - s) * r.amount
+    kern = (kernel or pricing_kernel)(r.p, r.tenor, r.code, r.rate, w_el, w_coc, pol.discount_rate, cumulative_pd)
+    base_pv = kern.base_pv * r.coverage * r.amount
+    base_nominal = kern.base_nominal * r.coverage * r.amount
     admin_pv = pol.admin_cost_rate * base_pv
-    cost_pv = el_pv + coc_pv + admin_pv
+    cost_pv = kern.el_pv + kern.coc_pv + admin_pv
     out: dict[str, Any] = {}
     if "loan_id" in loans:
         ids = loans["loan_id"]
         out["loan_id"] = ids.array if isinstance(ids, pd.Series) else _column(loans, "loan_id", n, "")
     out.update(
-        pd=p, amount=amount, tenor_years=tenor, coverage=cov, lgd=lgd, amortization=pd.Categorical.from_codes(code, AMORTIZATIONS),
-        rate=rate, sales=sales, secured=secured,
-        irb_k=k, risk_weight=12.5 * k, capital=k * cov * amount * (1.0 - s), cum_pd=1.0 - surv_start,
-        el_pv=el_pv, coc_pv=coc_pv, admin_pv=admin_pv, fee_base_pv=base_pv,
+        pd=r.p, amount=r.amount, tenor_years=r.tenor, coverage=r.coverage, lgd=r.lgd,
+        amortization=pd.Categorical.from_codes(r.code, AMORTIZATIONS), rate=r.rate, sales=r.sales, secured=r.secured,
+        irb_k=r.k, risk_weight=12.5 * r.k, capital=r.k * r.coverage * r.amount * (1.0 - s),
+        cum_pd=1.0 - kern.survival, el_pv=kern.el_pv, coc_pv=kern.coc_pv, admin_pv=admin_pv, fee_base_pv=base_pv,
         break_even_rate=cost_pv / base_pv,
     )
     if schedule is not None:
-        sched_rate = schedule.annual_rate(p, cov, secured, no_stmt)
-        to_covered = np.ones(n) if schedule.fee_base == "covered" else 1.0 / cov
-        if schedule.payment == "annual":
-            fee_nominal = sched_rate * to_covered * base_nominal
-            fee_pv = sched_rate * to_covered * base_pv
-        else:
-            months = np.round(tenor * 12.0)
-            default_inst = np.where(code == 0, 1.0, months)
-            inst = _fill(_column(loans, "instalments", n, np.nan), np.nan)
-            inst = np.where(np.isnan(inst), default_inst, inst)
-            base_amount = amount if schedule.fee_base == "loan" else amount * cov
-            fee_nominal = schedule.upfront_fee(base_amount, sched_rate, months, inst)
-            fee_pv = fee_nominal
-        charged = fee_pv / base_pv
-        out.update(
-            category=pd.Categorical.from_codes(schedule.category_index(p, no_stmt), schedule.labels), schedule_rate=sched_rate, fee_charged=fee_nominal,
-            fee_charged_pv=fee_pv, charged_rate=charged, subsidy_gap_rate=out["break_even_rate"] - charged,
-            subsidy_gap_pv=cost_pv - fee_pv,
-        )
+        out.update(apply_schedule(r, schedule, base_pv, base_nominal, cost_pv, out["break_even_rate"]))
     index = loans.index if isinstance(loans, pd.DataFrame) else None
     return pd.DataFrame(out, index=index, copy=False)
 
