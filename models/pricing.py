@@ -431,7 +431,9 @@ def price_loans(
     firm-size adjustment), ``secured``, ``no_statements``, ``instalments`` (default 1 for
     bullet, else monthly: round(12 x tenor)).
     ``cumulative_pd``: optional (n_loans, ceil(max tenor)) cumulative PDs at years 1, 2, ...
-    replacing the constant hazard (a partial last period uses the next integer year).
+    replacing the constant hazard; within a year the hazard is constant, so a partial last
+    period of length l has survival S(t-1) x (S(t) / S(t-1)) ** l (with a one-year curve
+    equal to the one-year PD this is the constant-hazard survival exactly).
     ``kernel``: the period kernel (default :func:`models.pricing_kernel.pricing_kernel`;
     tests pass the slow reference).
 

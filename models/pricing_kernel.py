@@ -3,8 +3,9 @@
 For each loan (timing and units as in :mod:`models.pricing`): periods ``t = 1..ceil(T)``
 cover ``[t-1, min(t, T)]``; ``f_t`` is the outstanding share of the original amount at the
 period's start (bullet 1, linear ``1 - (t-1)/T``, annuity ``(1 - v^(T-t+1)) / (1 - v^T)``
-with ``v = 1/(1+r)``, linear when ``r = 0``); survival ``S(tau) = (1-PD)^tau`` or ``1 - cum_pd``
-at the period's end; ``DF(tau) = (1+d)^-tau``.
+with ``v = 1/(1+r)``, linear when ``r = 0``); survival ``S(tau) = (1-PD)^tau``, or from a
+curve of cumulative PDs at whole years with a constant hazard within each year:
+``S(end_t) = S(t-1) (S(t) / S(t-1))^len_t`` with ``S(t) = 1 - cum_pd[t-1]``; ``DF(tau) = (1+d)^-tau``.
 
 * ``el_pv = sum_t (S(t-1) - S(end_t)) f_t w_el DF(end_t)`` (currency units),
 * ``coc_pv = sum_t S(t-1) f_t len_t w_coc DF(end_t)`` (currency units),
@@ -90,8 +91,12 @@ def pricing_kernel(p: np.ndarray, tenor: np.ndarray, code: np.ndarray, rate: np.
         if cum_s is None:
             np.multiply(end, log_q[live], out=s1)
             np.exp(s1, out=s1)
-        else:
+        else:  # constant hazard within the year: S(t-1) * (S(t) / S(t-1)) ** length
             np.subtract(1.0, cum_s[live, t - 1], out=s1)
+            np.divide(s1, s0, out=tmp, where=s0 > 0)
+            np.copyto(tmp, 0.0, where=s0 <= 0)
+            np.power(tmp, length, out=tmp)
+            np.multiply(s0, tmp, out=s1)
         np.multiply(end, -log_df, out=dfe)
         np.exp(dfe, out=dfe)
         df_start = math.exp(-(t - 1) * log_df)
@@ -135,7 +140,11 @@ def reference_kernel(p: np.ndarray, tenor: np.ndarray, code: np.ndarray, rate: n
                 share = (1.0 - v ** (T - start)) / (1.0 - v ** T)
             else:
                 share = (T - start) / T
-            surv_end = q ** end if cumulative_pd is None else 1.0 - float(cumulative_pd[i][t - 1])
+            if cumulative_pd is None:
+                surv_end = q ** end
+            else:
+                surv_year = 1.0 - float(cumulative_pd[i][t - 1])
+                surv_end = surv_start * (surv_year / surv_start) ** length if surv_start > 0 else 0.0
             df_end = (1.0 + discount_rate) ** -end
             el += (surv_start - surv_end) * share * float(w_el[i]) * df_end
             coc += surv_start * share * length * float(w_coc[i]) * df_end

@@ -66,3 +66,16 @@ def test_reference_by_hand_for_one_bullet_loan():
         r = k(**one)
         assert r.el_pv[0] == pytest.approx(0.19) and r.base_pv[0] == pytest.approx(1.9)
         assert r.survival[0] == pytest.approx(0.81) and r.base_nominal[0] == pytest.approx(2.0)
+
+
+def test_partial_year_on_a_curve_is_the_constant_hazard_within_the_year():
+    """A curve equal to the constant-hazard one prices a 2.4-year loan exactly as the hazard does."""
+    p = np.array([0.05])
+    cum = 1.0 - (1.0 - p[:, None]) ** np.arange(1, 4)
+    a = dict(p=p, tenor=np.array([2.4]), code=np.array([1]), rate=np.array([0.02]), w_el=np.array([1.0]),
+             w_coc=np.array([1.0]), discount_rate=0.01)
+    for k in (pricing_kernel, reference_kernel):
+        hz, cv = k(**a), k(**a, cumulative_pd=cum)
+        assert cv.survival[0] == pytest.approx(0.95 ** 2.4, rel=1e-13)
+        for name in ("el_pv", "coc_pv", "base_pv"):
+            assert getattr(cv, name)[0] == pytest.approx(getattr(hz, name)[0], rel=1e-13)
