@@ -5,7 +5,10 @@ HMAC, :func:`creditdb.anonymise.loan_hash`); the key itself is never stored. Eac
 guarantee records the pricing at issue: one-year PD of the approved model's latest
 score of the firm, the schedule's fee category, the charged fee rate and the break-even
 rate (both fractions p.a. of the covered outstanding, as in ``models.pricing``), the
-schedule name and the model version. A loan already has an ACTIVE guarantee when a
+schedule name and the model version. The loan is priced as the book on the issue date
+(:func:`pipelines.guarantees.build_book`): on its remaining term and balance then, and
+refused with the same reason ``price-book`` and ``quote --loan-of`` give when it has
+matured, is repaid, has not started or its firm is in default. A loan already has an ACTIVE guarantee when a
 guarantee was recorded on it (any stored row with the same bank and loan hash) and the
 loan has not matured by the new issue date. All-or-nothing: any refused row leaves the
 database unchanged.

@@ -243,8 +243,11 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
     PD (approved model), fee category, charged fee and break-even rates (fractions p.a. of
     the covered outstanding), schedule and model version, and an audit event per
     guarantee. Refuses (exit 1, nothing recorded) an agency that is not a
-    guarantee_corporation or government, an unknown loan, or a loan with an active
-    guarantee (one recorded on a loan not yet matured).
+    guarantee_corporation or government, an unknown loan, a loan with an active
+    guarantee (one recorded on a loan not yet matured), a coverage the schedule does not
+    price, and a loan that cannot be guaranteed on --date (matured, repaid, not started,
+    firm in default: the reason price-book and quote --loan-of give). The loan is priced
+    on its remaining term from --date.
 
     \b
     Example:
