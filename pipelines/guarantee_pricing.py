@@ -55,13 +55,14 @@ def quote_terms(loan: dict[str, Any], policy: PricingPolicy, schedule: FeeSchedu
 def stored_loan_id(conn: Connection, key: bytes, bank: str, loan_key: str) -> int:
     """Id of the loan a bank submitted under its own ``loan_key`` (latest submission)."""
     from creditdb import anonymise as anon
-    from creditdb.schema import Institution, Loan
+    from creditdb import lookups
+    from creditdb.schema import Loan
 
-    inst = conn.execute(select(Institution.id).where(Institution.code == bank)).scalar()
+    inst = lookups.institution(conn, bank)
     if inst is None:
         raise GuaranteeDataError(f"unknown institution {bank!r}")
     h = anon.loan_hash(key, bank, pd.Series([loan_key], dtype=object)).iloc[0]
-    lid = conn.execute(select(Loan.id).where((Loan.institution_id == inst) & (Loan.loan_hash == h))
+    lid = conn.execute(select(Loan.id).where((Loan.institution_id == inst.id) & (Loan.loan_hash == h))
                        .order_by(Loan.id.desc()).limit(1)).scalar()
     if lid is None:
         raise GuaranteeDataError(f"loan {bank}:{loan_key}: loan_key: no loan with this key was submitted by {bank}")
