@@ -103,8 +103,8 @@ def remaining_terms(
     mat = _dates(maturity, n)
     day = np.datetime64(pd.Timestamp(as_of).date(), "D")
     tenor = (mat - orig).astype(float) / DAYS_PER_YEAR
-    elapsed = np.clip((day - orig).astype(float) / DAYS_PER_YEAR, 0.0, None)
-    remaining = np.clip((mat - day).astype(float) / DAYS_PER_YEAR, 0.0, None)
+    elapsed = np.clip(np.asarray(day - orig).astype(float) / DAYS_PER_YEAR, 0.0, None)
+    remaining = np.clip(np.asarray(mat - day).astype(float) / DAYS_PER_YEAR, 0.0, None)
     remaining = np.minimum(remaining, tenor)
     amt = np.asarray(amount, dtype=float)
     rep = pd.to_numeric(pd.Series(outstanding, dtype=object), errors="coerce").to_numpy(dtype=float) \

@@ -91,8 +91,9 @@ def quote_stored_loan(conn: Connection, key: bytes, bank: str, loan_key: str, po
                                  f"{book.model_version['version']}")
     priced = price_book_frame(book.loans, policy, schedule)
     row = _row(priced)
-    loan = {k: row.pop(k) for k in ("loan_id", "firm_id", "institution", "score_id", "score_fee_category", "grade",
-                                    "maturity_date", "original_tenor_years", "amount_original") if k in row}
+    keys = ("loan_id", "firm_id", "institution", "score_id", "score_fee_category", "grade", "maturity_date",
+            "original_tenor_years", "amount_original")
+    loan: dict[str, Any] = {k: row.pop(k) for k in keys if k in row}
     loan.update(bank=bank, as_of=book.as_of.isoformat() if book.as_of else None,
                 model_version=book.model_version["version"])
     return {"loan": loan, "quote": row}

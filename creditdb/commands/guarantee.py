@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from creditdb.commands.guarantee_common import _check, _policy, _read_loans, _schedule, _write
+from creditdb.commands.guarantee_common import _check, _policy, _print_categories, _read_loans, _schedule, _write
 from creditdb.output import emit_json, open_engine, reject, to_json
 
 
@@ -204,11 +204,7 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
                    "by_category": cats, "total": total})
         return
     click.echo(f"priced {total['loans']:,} loans from {file} -> {out} ({sched.name} schedule, {pol.currency})")
-    click.echo(f"{'category':>8} {'loans':>8} {'amount':>18} {'fee charged':>16} {'break-even':>10} "
-               f"{'charged':>8} {'subsidy PV':>16}")
-    for r in cats:
-        click.echo(f"{r['category']:>8} {r['loans']:>8,} {r['amount']:>18,.0f} {r['fee_charged']:>16,.0f} "
-                   f"{r['break_even_rate']:>10.3%} {r['charged_rate']:>8.3%} {r['subsidy_gap_pv']:>16,.0f}")
+    _print_categories(cats)
     click.echo(f"total subsidy gap (PV): {total['subsidy_gap_pv']:,.0f} {pol.currency}; "
                f"break-even {total['break_even_rate']:.3%} vs charged {total['charged_rate']:.3%} p.a. "
                f"of covered outstanding")

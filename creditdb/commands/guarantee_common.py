@@ -40,12 +40,28 @@ def _read_loans(path: str, as_json: bool):
         reject(f"{path}: file not found", as_json=as_json)
     except Exception as exc:  # parser errors of many kinds
         reject(f"{path}: cannot read loans: {exc}", as_json=as_json)
+    return _normalise_columns(df, path, as_json)
+
+
+def _normalise_columns(df, path: str, as_json: bool):
+    """Column names stripped and in lower case; a name twice is refused (exit 1)."""
     df.columns = [str(c).strip().lower() for c in df.columns]
     dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if dupes:
         reject(f"{path}: row 1: column(s) {', '.join(dupes)} appear more than once (names compared in lower case)",
                as_json=as_json)
     return df
+
+
+def _print_categories(cats) -> None:
+    """The fees-by-category table of ``price`` and ``price-book`` (amounts without decimals)."""
+    import click
+
+    click.echo(f"{'category':>8} {'loans':>8} {'amount':>18} {'fee charged':>16} {'break-even':>10} "
+               f"{'charged':>8} {'subsidy PV':>16}")
+    for r in cats:
+        click.echo(f"{r['category']:>8} {r['loans']:>8,} {r['amount']:>18,.0f} {r['fee_charged']:>16,.0f} "
+                   f"{r['break_even_rate']:>10.3%} {r['charged_rate']:>8.3%} {r['subsidy_gap_pv']:>16,.0f}")
 
 
 def _check(df, path: str, required: tuple[str, ...], as_json: bool) -> None:
@@ -74,4 +90,5 @@ def _write(df, out: str) -> None:
         write_safe_csv(df, p)  # loan ids and extra columns come from the user's file
 
 
-__all__ = ["MAX_PROBLEMS", "_check", "_policy", "_read_loans", "_schedule", "_write"]
+__all__ = ["MAX_PROBLEMS", "_check", "_normalise_columns", "_policy", "_print_categories", "_read_loans",
+           "_schedule", "_write"]

@@ -116,7 +116,7 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
       creditdb guarantee price-book --as-of 2024-03-31 --out book.csv --json
       creditdb guarantee price-book --term-structure migration --out book.csv --json
     """
-    from creditdb.commands.guarantee_common import _policy, _schedule, _write
+    from creditdb.commands.guarantee_common import _policy, _print_categories, _schedule, _write
     from pipelines.guarantees import GuaranteeDataError, category_summary, frame_hash, record_run, totals
     from pipelines.guarantees import price_book as run_price_book
 
@@ -126,12 +126,10 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     pol = _policy(policy_file, reinsurance, as_json)
     engine = open_engine()
     if institution is not None:
-        from sqlalchemy import select
-
-        from creditdb.schema import Institution
+        from creditdb import lookups
 
         with engine.connect() as conn:
-            if conn.execute(select(Institution.id).where(Institution.code == institution)).first() is None:
+            if lookups.institution(conn, institution) is None:
                 reject(f"unknown institution {institution!r} (--institution)", as_json=as_json)
     migration = None
     if term_structure == "migration":
@@ -177,17 +175,14 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
         fb = ", ".join(migration.fallback_grades) or "none"
         click.echo(f"PD term structure: grade migration matrix from {int(migration.counts.sum()):,} firm-year "
                    f"transitions (grades with too few, priced at constant hazard: {fb})")
-    click.echo(f"{'category':>8} {'loans':>8} {'amount':>18} {'fee charged':>16} {'break-even':>10} "
-               f"{'charged':>8} {'subsidy PV':>16}")
-    for r in cats:
-        click.echo(f"{r['category']:>8} {r['loans']:>8,} {r['amount']:>18,.0f} {r['fee_charged']:>16,.0f} "
-                   f"{r['break_even_rate']:>10.3%} {r['charged_rate']:>8.3%} {r['subsidy_gap_pv']:>16,.0f}")
+    _print_categories(cats)
     click.echo(f"total subsidy gap (PV): {tot['subsidy_gap_pv']:,.0f} {pol.currency}")
 
 
 def _read_requests(path: str, as_json: bool):
     import pandas as pd
 
+    from creditdb.commands.guarantee_common import _normalise_columns
     from pipelines.guarantee_issue import IssueRequest
 
     try:
@@ -196,11 +191,7 @@ def _read_requests(path: str, as_json: bool):
         reject(f"{path}: file not found", as_json=as_json)
     except Exception as exc:  # parser errors of many kinds
         reject(f"{path}: cannot read: {exc}", as_json=as_json)
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-    if dupes:
-        reject(f"{path}: row 1: column(s) {', '.join(dupes)} appear more than once (names compared in lower case)",
-               as_json=as_json)
+    df = _normalise_columns(df, path, as_json)
     missing = [c for c in ("bank", "loan_key") if c not in df.columns]
     if missing:
         reject(f"{path}: row 1: {', '.join(missing)}: required column is missing", as_json=as_json)
