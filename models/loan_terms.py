@@ -141,3 +141,31 @@ def refusal(status: str, *, firm: Any = None, maturity: Any = None, as_of: Any =
     if status == "not_started":
         return f"origination_date: the loan starts on {origination}, after {as_of}"
     raise ValueError(f"a {status} loan can be guaranteed")
+
+
+def refusals(status: Any, *, firm: Any, maturity: Any, origination: Any, default_since: Any,
+             as_of: Any) -> np.ndarray:
+    """:func:`refusal` for many loans at once (str array; "" for live loans), built per
+    status group with vectorised string operations (a book has millions of matured loans)."""
+    st = np.asarray(status, dtype=object)
+    out = np.full(st.size, "", dtype=object)
+    firm_s = pd.Series(firm).astype(str).to_numpy(dtype=object)
+    mat_s = pd.to_datetime(pd.Series(maturity)).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    orig_s = pd.to_datetime(pd.Series(origination)).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    since = pd.to_datetime(pd.Series(default_since, dtype=object))
+    since_s = since.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    day = str(pd.Timestamp(as_of).date())
+    m = st == "matured"
+    out[m] = "maturity_date: loan matured on " + mat_s[m] + f" (as of {day})"
+    m = st == "repaid"
+    out[m] = "outstanding: the loan is repaid (outstanding 0)"
+    m = st == "not_started"
+    out[m] = "origination_date: the loan starts on " + orig_s[m] + f", after {day}"
+    m = st == "in_default"
+    dated = m & since.notna().to_numpy()
+    out[dated] = "firm " + firm_s[dated] + " has been in default since " + since_s[dated] + \
+        ": a guarantee cannot be priced"
+    undated = m & ~dated
+    out[undated] = "firm " + firm_s[undated] + \
+        " has been in default (the approved model's latest score is the default grade): a guarantee cannot be priced"
+    return out

@@ -178,7 +178,7 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
     :class:`GuaranteeDataError` when there is no approved model or a live loan's data
     cannot be priced (every problem names the loan and the database field).
     """
-    from models.loan_terms import expected_claim, loan_status, refusal
+    from models.loan_terms import expected_claim, loan_status, refusals
 
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     mv = _require_model(conn)
@@ -193,13 +193,15 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
     status = loan_status(scored["origination_date"], scored["maturity_date"], scored["outstanding"], as_of,
                          default_date=scored["default_since"], score_in_default=scored["pd"].astype(float) >= 1.0)
     counts = {k: int((status == k).sum()) for k in ("repaid", "matured", "not_started", "in_default")}
-    out_rows = scored[status != "live"]
+    gone = status != "live"
+    out_rows = scored[gone]
     excluded = pd.DataFrame({
         "loan_id": out_rows["loan_id"].astype("int64"), "firm_id": out_rows["firm_id"].astype("int64"),
-        "status": status[status != "live"],
-        "reason": [refusal(st, firm=r.firm_id, maturity=r.maturity_date, as_of=as_of, default_since=r.default_since,
-                           origination=r.origination_date)
-                   for st, r in zip(status[status != "live"], out_rows.itertuples(index=False), strict=True)],
+        "status": status[gone],
+        "reason": refusals(status[gone], firm=out_rows["firm_id"].to_numpy(),
+                           maturity=out_rows["maturity_date"].to_numpy(),
+                           origination=out_rows["origination_date"].to_numpy(),
+                           default_since=out_rows["default_since"].to_numpy(), as_of=as_of),
     }).reset_index(drop=True)
     dflt = scored[status == "in_default"].reset_index(drop=True)
     in_default = pd.DataFrame(columns=["loan_id", "firm_id", "institution", "default_since", "ead", "coverage",

@@ -147,3 +147,18 @@ def test_book_before_the_mid_year_loan_starts_counts_it_as_not_started(hand_book
                          "--json").output)
     assert res["not_started_loans"] == 1 and res["defaulted_loans"] == 0 and res["matured_loans"] == 0
     assert res["total"]["loans"] == 4
+
+
+def test_vectorised_refusals_equal_the_single_refusal():
+    from models.loan_terms import refusal, refusals
+
+    st = ["matured", "repaid", "not_started", "in_default", "in_default", "live"]
+    firm = [1, 2, 3, 4, 5, 6]
+    mat = ["2024-03-31", "2027-01-01", "2029-01-15", "2027-01-01", "2027-01-01", "2030-01-01"]
+    orig = ["2019-06-30", "2022-01-01", "2024-09-01", "2022-01-01", "2022-01-01", "2020-01-01"]
+    since = [None, None, None, "2024-02-10", None, None]
+    got = refusals(st, firm=firm, maturity=mat, origination=orig, default_since=since, as_of=AS_OF)
+    for i, s in enumerate(st[:-1]):
+        want = refusal(s, firm=firm[i], maturity=mat[i], as_of=AS_OF, default_since=since[i], origination=orig[i])
+        assert got[i] == want
+    assert got[-1] == ""
