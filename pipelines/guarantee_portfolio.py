@@ -56,6 +56,14 @@ def _priced(df: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule | Non
         return None, None
     from dataclasses import replace
 
+    from models.fee_schedule import CoverageError, coverage_problem
+
+    cov = _col(df, "coverage", policy.coverage)
+    bad = ~schedule.coverage_ok(cov)
+    if bad.any():
+        rows = ", ".join(str(int(i) + 2) for i in bad.nonzero()[0][:10])
+        raise CoverageError(f"{int(bad.sum())} loan(s) (rows {rows}): {coverage_problem(schedule, float(cov[bad][0]))}")
+
     cols = [c for c in ("loan_id", "pd", "amount", "tenor_years", "coverage", "lgd", "amortization", "rate", "sales",
                         "secured", "no_statements", "instalments") if c in df]
     net = price_loans(df[cols].reset_index(drop=True), policy, schedule)
@@ -82,7 +90,8 @@ def run_portfolio(df: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule
 
     Returns ``{"net": PortfolioResult, "gross": PortfolioResult, "per_loan": frame,
     "by_category": [...], "board": {...}}`` (amounts in currency units; ``net`` is what the
-    agency retains after reinsurance).
+    agency retains after reinsurance). Loans to be priced with a coverage the schedule does
+    not price raise :class:`models.fee_schedule.CoverageError`.
     """
     inp = risk_inputs(df, policy)
     gross = simulate_portfolio(inp["pd"], inp["lgd"], inp["ead"], rho=rho, sales_eur_m=inp["sales_eur_m"],

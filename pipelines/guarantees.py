@@ -518,6 +518,9 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
         say(f"  total subsidy gap (PV) {tot['subsidy_gap_pv']:,.0f} {cur}")
         say(f"  portfolio ({scenarios:,} scenarios): expected loss {result.expected_loss:,.0f}, "
             f"99.9% loss {result.quantiles[0.999]:,.0f} {cur}")
+        top = out["tail_loans"][:3]
+        say("  loans driving the tail (contribution to ES 99.9%): "
+            + ", ".join(f"loan {r['loan_id']} {r['es_999']:,.0f} {cur} ({r['es_999_share']:.1%})" for r in top))
     return out
 
 

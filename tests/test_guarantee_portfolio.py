@@ -169,3 +169,18 @@ def test_portfolio_report_screenshot_shows_table_and_contributions_plot(reinsure
     assert blue.sum() > 3000, "no contribution bars rendered"
     rows_with_blue = np.flatnonzero(blue.any(axis=1))
     assert rows_with_blue.size > 100 and not math.isnan(float(rows_with_blue.mean()))
+
+
+def test_portfolio_refuses_a_coverage_the_schedule_does_not_price(tmp_path):
+    from click.testing import CliRunner
+
+    from creditdb.cli import cli
+
+    f = tmp_path / "loans.csv"
+    book(5).assign(coverage=[0.8, 0.5, 0.8, 0.8, 0.7]).to_csv(f, index=False)
+    res = CliRunner().invoke(cli, ["guarantee", "portfolio", str(f), "--scenarios", "100", "--json"])
+    assert res.exit_code == 1
+    err = _strict_json(res.output)["error"]
+    assert "2 loan(s) (rows 3, 6)" in err and "not priced by schedule 'japan'" in err
+    ok = CliRunner().invoke(cli, ["guarantee", "portfolio", str(f), "--scenarios", "100", "--schedule", "kodit"])
+    assert ok.exit_code == 0, ok.output

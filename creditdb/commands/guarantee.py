@@ -280,16 +280,15 @@ def portfolio(
         _check(df, file, ("pd", "amount"), as_json)
     if len(df) == 0:
         reject(f"{file}: no loans", as_json=as_json)
-    if "tenor_years" in df and "coverage" in df:
-        cov = df["coverage"].astype(float).fillna(pol.coverage).to_numpy()
-        if not sched.coverage_ok(cov).all():
-            from models.fee_schedule import coverage_problem
+    from models.fee_schedule import CoverageError
 
-            bad = float(cov[~sched.coverage_ok(cov)][0])
-            reject(f"{file}: {coverage_problem(sched, bad)} (--schedule)", as_json=as_json)
-    with tqdm(total=scenarios, desc="scenarios", unit="scen", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
-        run = run_portfolio(df, pol, sched, scenarios=scenarios, seed=seed, fund=fund, rho=rho, method=method,
-                            progress=bar.update)
+    try:
+        with tqdm(total=scenarios, desc="scenarios", unit="scen", file=sys.stderr,
+                  disable=not sys.stderr.isatty()) as bar:
+            run = run_portfolio(df, pol, sched, scenarios=scenarios, seed=seed, fund=fund, rho=rho, method=method,
+                                progress=bar.update)
+    except CoverageError as exc:
+        reject(f"{file}: {exc} (--schedule)", as_json=as_json)
     result = run["net"]
     summary = {"ok": True, "file": file, "currency": pol.currency, "reinsurance_share": pol.reinsurance_share,
                **result.to_dict(), "board": run["board"], "by_category": run["by_category"],
