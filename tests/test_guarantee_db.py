@@ -77,7 +77,8 @@ def add_model(db, version: str, status: str) -> int:
 
 def add_score(db, model_id: int, firm: int, pd_: float, category: int, at: dt.datetime) -> None:
     with db.engine.begin() as conn:
-        st = conn.execute(select(func.max(FinancialStatement.id)).where(FinancialStatement.firm_id == firm)).scalar_one()
+        st = conn.execute(select(func.max(FinancialStatement.id))
+                          .where(FinancialStatement.firm_id == firm)).scalar_one()
         conn.execute(Score.__table__.insert().values(model_version_id=model_id, firm_id=firm, statement_id=st, pd=pd_,
                                                      grade="G", fee_category=category, reasons=[], scored_at=at))
 
@@ -139,7 +140,8 @@ def test_quote_by_firm_uses_approved_models_latest_score(book):
     assert res["quote"]["pd"] == pytest.approx(PDS[2])  # not 0.5 (older) nor 0.2 (candidate)
     assert res["firm"]["model_version"] == "v-approved" and res["firm"]["fee_category"] == 7
     ref = price_loans(pd.DataFrame([dict(pd=PDS[2], amount=1e7, tenor_years=5, coverage=0.8, amortization="annuity",
-                                         rate=0.02, sales=250_002_000.0)]), load_policy(), load_schedule("japan")).iloc[0]
+                                         rate=0.02, sales=250_002_000.0)]), load_policy(),
+                      load_schedule("japan")).iloc[0]
     for k in ("irb_k", "break_even_rate", "fee_charged", "subsidy_gap_pv"):
         assert res["quote"][k] == pytest.approx(float(ref[k]), rel=1e-12), k
     res2 = json.loads(run("guarantee", "quote", "--institution", "BK1", "--borrower", "BK1-B00002", *QUOTE,
@@ -324,3 +326,5 @@ def test_demo_guarantees_function(book):
     assert out["portfolio"]["var_999"] == pytest.approx(sim.quantiles[0.999], rel=1e-12)
     assert sum(r["loans"] for r in out["by_category"]) == 5
     assert any("99.9% loss" in s for s in lines) and any("total subsidy gap" in s for s in lines)
+    assert any("loans driving the tail" in s for s in lines)
+    assert out["defaulted_loans"] == 0 and out["matured_loans"] == 0 and out["as_of"] == str(AS_OF)
