@@ -34,6 +34,9 @@ from creditdb.schema import (
 )
 from models.sme_size import size_class
 from pipelines import dictionary as D
+from pipelines.column_mapping import SourceProfile
+from pipelines.profiles import stored_profile
+from pipelines.quality_report import QualityReport, history_warnings
 from pipelines.readers import CHUNK_ROWS, FileRejected, inspect_file, iter_chunks
 from pipelines.validate import Issue, Validator, coerce, get_validator
 
@@ -70,6 +73,10 @@ class SubmissionResult:
     blocking: list[dict[str, Any]] = field(default_factory=list)
     duplicate_of: dict[str, Any] | None = None
     strict: bool = False
+    #: rows that failed a row rule (under --strict the whole file is refused: rows_rejected = rows_total)
+    rows_failed: int = 0
+    #: the data-quality report (pipelines.quality_report): fill rates, missing model items, plausibility
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,8 +91,11 @@ class SubmissionResult:
 def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *, key: bytes,
                 actor: str = "unknown", strict: bool = False, today: dt.date | None = None,
                 chunk_rows: int = CHUNK_ROWS, progress: bool | None = None,
-                validator: Validator | None = None) -> SubmissionResult:
+                validator: Validator | None = None, profile: SourceProfile | None = None) -> SubmissionResult:
     """Validate and load one submission file; see the module docstring.
+
+    ``profile``: how the bank's file is written (column names, codes, encoding, formats);
+    None uses the institution's stored profile, if any.
 
     Raises ``UnknownInstitution`` when ``institution`` is not registered; every problem
     with the file itself is reported in the returned result (status ``rejected``).
@@ -96,10 +106,12 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
     result = SubmissionResult(file=str(path), kind=kind, institution=institution, status="rejected", strict=strict)
     with engine.connect() as conn:
         inst = conn.execute(select(Institution.id, Institution.country).where(Institution.code == institution)).first()
+        if inst is not None and profile is None:
+            profile = stored_profile(conn, inst.id)
     if inst is None:
         raise UnknownInstitution(f"unknown institution {institution!r}: register it with 'creditdb institution add'")
     try:
-        info = inspect_file(path)
+        info = inspect_file(path, profile, D.names(kind))
         result.sha256 = info.sha256
         with engine.connect() as conn:
             earlier = conn.execute(
@@ -115,7 +127,7 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
         validator = validator or get_validator(kind, today)
         dup_rows = _duplicate_key_rows(info, kind, chunk_rows)
         _load(engine, kind, info, (inst.id, institution, inst.country), key, actor, strict, validator, dup_rows,
-              chunk_rows, progress, result)
+              chunk_rows, progress, result, profile)
     except FileRejected as exc:
         result.status = "rejected"
         result.blocking.append(exc.as_dict())
@@ -138,6 +150,8 @@ def _duplicate_key_rows(info, kind: str, chunk_rows: int) -> dict[int, int]:
 
     hashes = [pd.Series(pd.util.hash_pandas_object(normalised(c), index=False).to_numpy(), index=c.index)
               for c in iter_chunks(info, keys, chunk_rows=chunk_rows)]
+    if info.rows is None:  # this pass has counted the rows: the progress bar gets its total
+        info.rows = int(sum(len(h) for h in hashes))
     if not hashes:
         return {}
     hashed = pd.concat(hashes)
@@ -157,7 +171,7 @@ def _duplicate_key_rows(info, kind: str, chunk_rows: int) -> dict[int, int]:
 
 
 def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
-          chunk_rows, progress, result: SubmissionResult) -> None:
+          chunk_rows, progress, result: SubmissionResult, profile: SourceProfile | None = None) -> None:
     from tqdm import tqdm
 
     inst_id, inst_code, inst_country = inst
@@ -165,6 +179,10 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
     stored: list[dict[str, Any]] = []
     disable = progress is False or (progress is None and not sys.stderr.isatty())
     bar = tqdm(total=info.rows, unit="rows", desc=info.path.name, disable=disable, leave=False, mininterval=0.5)
+    quality = QualityReport(kind, info.columns)
+    for note in info.notes:  # file-level findings: a misspelt column, a detected encoding
+        counts[f"{note['severity']}:{note['rule']}"] += 1
+        stored.append(note)
     # ids of the firms this load created / found: NumPy arrays, 8 bytes a firm
     firms = {"new": np.empty(0, dtype="int64"), "seen": np.empty(0, dtype="int64")}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditdb-copy")
@@ -182,8 +200,8 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                 """Fold one finished chunk (issues, rejected rows, loaded rows) into the result."""
                 n_rows, issues, bad_rows, job = stage
                 if job is not None:
-                    loaded, unresolved = job.result()
-                    issues += unresolved
+                    loaded, unresolved, history = job.result()
+                    issues += unresolved + history
                     bad_rows |= {i.row for i in unresolved}
                     result.rows_loaded += loaded
                 result.rows_total += n_rows
@@ -202,7 +220,8 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
                             result.blocking.extend(blocking)
                             raise _Abort
                         first = False
-                    typed, issues = coerce(kind, raw)
+                    typed, issues = coerce(kind, raw, info.formats, profile)
+                    quality.add(typed)
                     issues += validator.validate(raw, typed)
                     issues += [Issue(r, D.FILE_KEYS[kind][0], _show_key(raw, r, kind), "file.unique_key", "row",
                                      f"key ({', '.join(D.FILE_KEYS[kind])}) repeats row {f}" if f != r else
@@ -236,18 +255,22 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
             result.warnings = sum(v for k, v in counts.items() if k.startswith("warning:"))
             result.issue_counts = dict(sorted(counts.items()))
             result.issues = stored
+            result.rows_failed = result.rows_rejected
+            result.quality = quality.finish(result.issue_counts, info.read_report())
             result.firms_new = len(firms["new"])
             result.firms_linked = len(np.setdiff1d(firms["seen"], firms["new"], assume_unique=True))
             if strict and result.rows_rejected:
                 result.rows_loaded = 0
+                result.rows_rejected = result.rows_total  # --strict refused every row of the file
                 raise _Abort
             if result.rows_loaded == 0:
                 raise _Abort
             result.status = "loaded" if result.rows_rejected == 0 else "partial"
             if kind == "statements":
                 result.superseded = _count_superseded(conn, sub_id)
-            report = {"issue_counts": result.issue_counts, "issues": stored,
-                      "issues_truncated": sum(counts.values()) > len(stored), "superseded": result.superseded}
+            report = {"issue_counts": result.issue_counts, "issues": _withhold_identifiers(kind, stored),
+                      "issues_truncated": sum(counts.values()) > len(stored), "superseded": result.superseded,
+                      "quality": result.quality}
             conn.execute(Submission.__table__.update().where(Submission.id == sub_id).values(
                 status=result.status, rows_total=result.rows_total, rows_loaded=result.rows_loaded,
                 rows_rejected=result.rows_rejected, warnings=result.warnings, firms_new=result.firms_new,
@@ -264,10 +287,22 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
         result.rows_loaded = 0
         result.issue_counts = dict(sorted(counts.items()))
         result.issues = stored
+        result.rows_failed = result.rows_failed or result.rows_rejected
+        result.quality = quality.finish(result.issue_counts, info.read_report())
         result.firms_new = result.firms_linked = 0
     finally:
         pool.shutdown(wait=True)
         bar.close()
+
+
+_IDENTIFYING = {k: {c.name for c in D.COLUMNS[k] if c.type in ("key", "pii")} for k in D.KINDS}
+
+
+def _withhold_identifiers(kind: str, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings as stored with the submission: values of key and PII columns withheld."""
+    hidden = _IDENTIFYING[kind]
+    return [{**i, "value": "(withheld: identifier)"} if i.get("column") in hidden and i.get("value") is not None
+            else i for i in issues]
 
 
 def _show_key(raw: pd.DataFrame, row: int, kind: str) -> str:
@@ -310,14 +345,15 @@ def _pseudonyms(kind: str, good: pd.DataFrame, inst: tuple[int, str, str], key: 
 
 
 def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], inst: tuple[int, str, str],
-           sub_id: int, firms: dict[str, np.ndarray]) -> tuple[int, list[Issue]]:
+           sub_id: int, firms: dict[str, np.ndarray]) -> tuple[int, list[Issue], list[Issue]]:
     """Resolve the firms of one chunk's valid rows (creating new ones) and insert the rows.
 
     ``hashes``: the rows' borrower hashes and corporate pseudonyms (``_pseudonyms``).
-    Returns (rows inserted, rows whose borrower could not be resolved).
+    Returns (rows inserted, rows whose borrower could not be resolved, warnings on the
+    history of firms already stored: another industry or region, a unit jump in sales).
     """
     if good.empty:
-        return 0, []
+        return 0, [], []
     inst_id = inst[0]
     bh, cp = hashes["borrower"], hashes["corporate"]
     links = lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(bh.dropna())),
@@ -325,11 +361,13 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
     firm_of = dict(zip(links.borrower_hash, links.firm_id, strict=True))
     firm_id = bh.map(firm_of)
     unresolved: list[Issue] = []
+    known_before = set(firm_id.dropna().astype("int64"))  # firms stored before this chunk
     missing = firm_id.isna()
     if missing.any():
         pseud = cp.where(cp.notna(), bh)[missing]
         existing = lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(pseud.dropna())), ["pseudonym", "id"])
         known = set(existing.pseudonym)
+        known_before |= set(existing.id.astype("int64"))
         if kind == "statements":
             new = good.loc[missing].assign(pseudonym=pseud)
             new = new[~new.pseudonym.isin(known)].drop_duplicates("pseudonym")
@@ -364,15 +402,20 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
         keep = firm_id.notna()
         good, firm_id = good[keep], firm_id[keep]
     if good.empty:
-        return 0, unresolved
+        return 0, unresolved, []
+    history: list[Issue] = []
     base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst_id, "submission_id": sub_id}
     if kind == "statements":
         cols = {**base,
                 "fiscal_year_end": _dates(good.fiscal_year_end).array,
                 "months": good.months.fillna(12).astype("int64").to_numpy(),
                 "currency": good.currency.astype(str).to_numpy(),
-                "employees": good.employees.astype("Int64").to_numpy()}
+                "employees": good.employees.astype("Int64").to_numpy(),
+                "industry": good.industry.astype(str).to_numpy(),
+                "region": _nullable(anon.region(good.country, good.postal_code))}
         cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
+        if known_before:
+            history = _history(conn, good, firm_id, cols["region"], sorted(int(i) for i in known_before))
         job = (FinancialStatement.__table__, pd.DataFrame(cols))
     elif kind == "loans":
         frame = pd.DataFrame({
@@ -400,4 +443,16 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
         })
         job = (DefaultEvent.__table__, frame)
     insert_frame(conn, *job)
-    return len(good), unresolved
+    return len(good), unresolved, history
+
+
+def _nullable(values: pd.Series) -> np.ndarray:
+    """Text with missing values as None (what the bulk writers store as NULL)."""
+    return values.astype(object).where(values.notna(), None).to_numpy()
+
+
+def _history(conn, good: pd.DataFrame, firm_id: pd.Series, regions, firm_ids: list[int]) -> list[Issue]:
+    """Warnings on statements of firms stored before this chunk (``quality_report.history_warnings``)."""
+    firms = lookup(conn, Firm.__table__, "id", firm_ids, ["id", "industry", "region"])
+    previous = lookup(conn, FinancialStatement.__table__, "firm_id", firm_ids, ["firm_id", "fiscal_year_end", "sales"])
+    return history_warnings(good, firm_id, pd.Series(regions, index=good.index), firms, previous)
