@@ -78,6 +78,8 @@ class SourceProfile:
             changes["formats"] = _formats({**base, **fmt}, "command line")
         if "delimiter" in changes:
             changes["delimiter"] = _delimiter(changes["delimiter"], "command line")
+        if "encoding" in changes:
+            changes["encoding"] = check_encoding_name(changes["encoding"])
         return replace(self, **changes) if changes else self
 
 
@@ -135,7 +137,7 @@ def _formats(data: Any, source: str) -> LocalFormats:
         raise ProfileError(f"{source}: [formats] takes {', '.join(sorted(_FORMAT_KEYS))}")
     missing = data.get("missing")
     try:
-        return LocalFormats(decimal=data.get("decimal") or ".", thousands=data.get("thousands"),
+        return LocalFormats(decimal=data.get("decimal"), thousands=data.get("thousands"),
                             date_format=data.get("date_format"),
                             missing=tuple(missing) if missing is not None else DEFAULT_MISSING)
     except ValueError as exc:

@@ -34,19 +34,20 @@ _SERIAL_RANGE = (10_000, 2_958_465)  # 1927-05-18 .. 9999-12-31: a bare year suc
 class LocalFormats:
     """How one file writes numbers and dates.
 
-    ``decimal``: the decimal mark, ``.`` or ``,``. ``thousands``: the grouping mark (None:
+    ``decimal``: the decimal mark, ``.`` or ``,`` (None in a profile: ``,`` for a
+    semicolon-separated file, else ``.``; the reader settles it before parsing). ``thousands``: the grouping mark (None:
     the other of ``,``/``.`` plus spaces and apostrophes, only in groups of three digits).
     ``date_format``: a ``strftime`` pattern such as ``%d/%m/%Y`` (None: unambiguous forms only).
     ``missing``: tokens that mean no value.
     """
 
-    decimal: str = "."
+    decimal: str | None = "."
     thousands: str | None = None
     date_format: str | None = None
     missing: tuple[str, ...] = field(default=DEFAULT_MISSING)
 
     def __post_init__(self) -> None:
-        if self.decimal not in (".", ","):
+        if self.decimal not in (".", ",", None):
             raise ValueError(f"decimal mark must be '.' or ',' (got {self.decimal!r})")
         if self.thousands is not None and self.thousands == self.decimal:
             raise ValueError("the thousands separator cannot be the decimal mark")

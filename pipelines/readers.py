@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -188,10 +188,14 @@ def inspect_file(path: Path, profile: SourceProfile | None = None,
     if fmt == "csv":
         info.delimiter = profile.delimiter if profile and profile.delimiter else _sniff_delimiter(header)
         header = _split_header(info, header)
-    if profile is not None and profile.formats is not None:
-        info.formats, info.formats_assumed = profile.formats, False
-    elif fmt == "csv" and info.delimiter == ";":  # where Excel writes ';' the decimal mark is ','
-        info.formats = LocalFormats(decimal=",")
+    declared_formats = profile.formats if profile is not None and profile.formats is not None else LocalFormats(None)
+    info.formats_assumed = declared_formats.decimal is None
+    if info.formats_assumed:  # where Excel writes ';' between fields, its decimal mark is ','
+        decimal = "," if fmt == "csv" and info.delimiter == ";" else "."
+        if declared_formats.thousands == decimal:
+            decimal = "," if decimal == "." else "."
+        declared_formats = replace(declared_formats, decimal=decimal)
+    info.formats = declared_formats
     _map_columns(info, header, profile, dictionary)
     return info
 
