@@ -80,7 +80,7 @@ class QualityReport:
                                "than with the item; submit it where the bank has it"),
                 })
         plausibility = {k.split(":", 1)[1]: v for k, v in issue_counts.items()
-                        if k.startswith("warning:")}
+                        if k.startswith(("warning:plausible.", "warning:history."))}
         return {"rows": self.rows, "fill_rate": rate, "missing_model_items": missing,
                 "plausibility": plausibility, "read": read or {}}
 

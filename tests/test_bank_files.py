@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from creditdb.cli import cli
 from creditdb.schema import AMOUNT_COLUMNS, FinancialStatement, Firm, Loan
@@ -370,3 +370,45 @@ def test_submissions_list_has_header_and_docs_dictionary(bank, tmp_path):
     doc = run("docs", "dictionary").output
     assert doc.startswith("# Data dictionary") and "borrower_key" in doc
     assert "docs/data-dictionary.md" not in run("submit", "--help").output
+
+
+def test_migration_0013_both_ways_keeps_integrity_checks(db, tmp_path):
+    """Down to the revision before 0013 and back up, on SQLite and PostgreSQL; the fact
+    tables' integrity checks (migration 0010) survive the column drop."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    from creditdb.db import alembic_config, head_revision, upgrade
+
+    cfg = alembic_config(db.engine.url.render_as_string(hide_password=False))
+    before = ScriptDirectory.from_config(cfg).get_revision("0013").down_revision
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, before)
+    db.engine.dispose()
+    insp = inspect(db.engine)
+    assert "institution_profile" not in insp.get_table_names()
+    assert {"industry", "region"}.isdisjoint(c["name"] for c in insp.get_columns("financial_statement"))
+    upgrade(db.engine)
+    db.engine.dispose()
+    insp = inspect(db.engine)
+    assert "institution_profile" in insp.get_table_names()
+    assert {"industry", "region"} <= {c["name"] for c in insp.get_columns("financial_statement")}
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    # a statement of a firm its institution never linked is still refused after the round trip
+    assert run("institution", "add", "BK1", "--name", "B", "--kind", "bank", "--country", "JP").exit_code == 0
+    code, out = submit(F.write_csv(canonical(), tmp_path / "s.csv"))
+    assert code == 0 and out["status"] == "loaded"
+    from creditdb.bulk import insert_frame
+
+    t = FinancialStatement.__table__
+    with db.engine.connect() as conn:
+        inst, sub = conn.execute(select(t.c.institution_id, t.c.submission_id)).first()
+        row = pd.DataFrame([{"firm_id": 999_999, "institution_id": inst, "submission_id": sub,
+                             "fiscal_year_end": dt.date(2021, 3, 31), "months": 12, "currency": "JPY",
+                             **{c: 1.0 for c in AMOUNT_COLUMNS}}])
+        with pytest.raises(Exception, match="(?i)firm|23503|integrity|constraint"):
+            insert_frame(conn, t, row)
+        conn.rollback()

@@ -41,8 +41,10 @@ def _print_result(res: dict) -> None:
         shown = res["issues"][:SHOWN_ISSUES]
         click.echo(f"  first {len(shown)} findings (row: column = value: problem):")
         for i in shown:
-            click.echo(f"    {name}, row {i['row']}, column '{i['column']}' = {i['value']!r}: "
-                       f"{i['message']} [{i['severity']}:{i['rule']}]")
+            where = ", ".join([name] + ([f"row {i['row']}"] if i["row"] is not None else [])
+                              + ([f"column '{i['column']}'"] if i["column"] is not None else []))
+            value = f" = {i['value']!r}" if i["value"] is not None else ""
+            click.echo(f"    {where}{value}: {i['message']} [{i['severity']}:{i['rule']}]")
     _print_quality(res.get("quality") or {})
     if status == "rejected" and res["strict"] and res.get("rows_failed"):
         click.echo(f"  --strict: all {res['rows_total']} rows were refused because {res['rows_failed']} failed a "
