@@ -412,3 +412,11 @@ def test_migration_0013_both_ways_keeps_integrity_checks(db, tmp_path):
         with pytest.raises(Exception, match="(?i)firm|23503|integrity|constraint"):
             insert_frame(conn, t, row)
         conn.rollback()
+
+
+def test_every_group_help_has_an_example():
+    from creditdb.cli import COMMANDS
+
+    for name in COMMANDS:
+        out = CliRunner().invoke(cli, [name, "--help"]).output
+        assert "Example" in out, name
