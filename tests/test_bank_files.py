@@ -49,6 +49,13 @@ def bank(sqlite_db):
     return sqlite_db
 
 
+@pytest.fixture
+def bank_any(db):
+    """A bank on SQLite and on PostgreSQL (the tests that touch migration 0013's table and columns)."""
+    assert run("institution", "add", "BK1", "--name", "B", "--kind", "bank", "--country", "JP").exit_code == 0
+    return db
+
+
 def canonical(n: int = N) -> pd.DataFrame:
     frame = F.statements(n)
     frame.loc[1, "net_income"] = -6_000_000  # a loss, to be written in parentheses
@@ -280,7 +287,8 @@ def test_excel_blank_columns_and_rows_ignored(bank, tmp_path):
     assert out["issue_counts"] == {}
 
 
-def test_mapping_file_with_bank_codes_stored_as_profile(bank, tmp_path):
+def test_mapping_file_with_bank_codes_stored_as_profile(bank_any, tmp_path):
+    bank = bank_any
     frame = canonical()
     own = {"C": "10", "G": "45", "F": "41", "I": "55", "M": "70"}  # the bank's own industry codes
     shown = frame.assign(industry=frame.industry.map(own), currency="Yen")
@@ -336,7 +344,8 @@ def test_loans_interest_rate_as_percentage_warns(bank, tmp_path):
         assert conn.execute(select(Loan.interest_rate)).scalars().all() == [0.9] * len(loans)
 
 
-def test_changed_industry_recorded_as_history_and_sales_unit_jump(bank, tmp_path):
+def test_changed_industry_recorded_as_history_and_sales_unit_jump(bank_any, tmp_path):
+    bank = bank_any
     first = canonical()
     assert submit(F.write_csv(first, tmp_path / "y1.csv"))[0] == 0
     later = canonical().assign(fiscal_year_end="2022-03-31")
