@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -335,13 +336,38 @@ def _read_sheet(info: FileInfo, sheet: str | None) -> list[str]:
         header.pop()
     width = len(header)
     cells = []
+    pad = [""] * width
     for i in range(start + 1, len(rows)):
-        texts = [_cell_text(v) for v in rows[i][:width]]
-        if any(t is not None for t in texts):
-            cells.append((i + 1, texts + [None] * (width - len(texts))))
-    info.cells = cells
+        row = rows[i]
+        if len(row) != width:
+            row = (row + pad)[:width]
+        if any(v != "" and v is not None and not (type(v) is str and not v.strip()) for v in row):
+            cells.append((i + 1, row))
+    info.cells = cells  # raw cell values: typed per column when read (_sheet_column)
     info.rows = len(cells)
     return [h.strip() for h in header]
+
+
+def _sheet_column(values: list, typed: str | None) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """One sheet column as the reader hands it on. ``typed`` (the dictionary type:
+    ``number`` or ``date``, None for keys, codes and text): numbers as float64 when every
+    cell is a number or blank, dates as datetime64 when every cell is a date at midnight
+    or blank; else text, as a CSV export would hold it (a corporate number typed as a
+    number in Excel is the text of its digits)."""
+    if typed is None:
+        return pd.array([_cell_text(v) for v in values], dtype="string")
+    kinds = set(map(type, values))
+    texts = str in kinds and any(type(v) is str and v.strip() for v in values)
+    if typed == "number" and not texts and kinds <= {float, int, str, type(None)} and kinds & {float, int}:
+        if "" in values or None in values:
+            values = [np.nan if v == "" or v is None else v for v in values]
+        return np.array(values, dtype="float64")
+    dates = kinds & {dt.datetime, dt.date}
+    if typed == "date" and not texts and dates and kinds <= {dt.datetime, dt.date, str, type(None)} and not any(
+            type(v) is dt.datetime and v.time() != dt.time() for v in values):
+        cleaned = pd.Series([None if v == "" else v for v in values], dtype=object)
+        return pd.to_datetime(cleaned).to_numpy(dtype="datetime64[s]")
+    return pd.array([_cell_text(v) for v in values], dtype="string")
 
 
 def _cell_text(v) -> str | None:
@@ -454,13 +480,30 @@ def _to_frame(table: pa.Table, first_row: int) -> pd.DataFrame:
     return frame
 
 
+def _dictionary_types() -> dict[str, str]:
+    from pipelines import dictionary as D
+
+    out = {}
+    for cols in D.COLUMNS.values():
+        for c in cols:
+            if c.type in ("amount", "rate", "int"):
+                out[c.name] = "number"
+            elif c.type == "date":
+                out[c.name] = "date"
+    return out
+
+
+_SHEET_TYPES = _dictionary_types()
+
+
 def _sheet_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
     positions = [info.read_names.index(c) for c in wanted]
     cells = info.cells or []
     for start in range(0, len(cells), chunk_rows):
         part = cells[start: start + chunk_rows]
         rows = [r for r, _ in part]
-        data = {c: pd.array([v[p] for _, v in part], dtype="string") for c, p in zip(wanted, positions, strict=True)}
+        data = {c: _sheet_column([v[p] for _, v in part], _SHEET_TYPES.get(c))
+                for c, p in zip(wanted, positions, strict=True)}
         yield pd.DataFrame(data, index=pd.Index(rows, name="row"))
 
 
