@@ -67,6 +67,8 @@ class FileInfo:
     sheet: str | None = None
     source_of: dict[str, str] = field(default_factory=dict)
     renamed: dict[str, str] = field(default_factory=dict)
+    #: header cells that match no dictionary column (dropped on read)
+    ignored: list[str] = field(default_factory=list)
     notes: list[dict] = field(default_factory=list)
     #: CSV: the names pyarrow gives each header position (blank cells get a placeholder)
     read_names: list[str] = field(default_factory=list)
@@ -92,6 +94,8 @@ class FileInfo:
             out["date_format"] = self.formats.date_format
         if self.renamed:
             out["columns_renamed"] = dict(self.renamed)
+        if self.ignored:
+            out["columns_ignored"] = list(self.ignored)
         return out
 
 
@@ -293,6 +297,7 @@ def _map_columns(info: FileInfo, header: list[str], profile: SourceProfile | Non
     info.read_names = [n if n is not None else f"__blank_{i}" for i, n in enumerate(names)]
     if mapping is not None:
         info.renamed = mapping.renamed
+        info.ignored = list(mapping.unknown)
         for h in mapping.unknown:
             if h in mapping.suggestions:
                 info.notes.append({"row": 1, "column": h, "value": None, "rule": "column.unknown",

@@ -74,6 +74,9 @@ def _print_quality(q: dict) -> None:
             click.echo(f"    {read['decimal_note']}")
         if read.get("columns_renamed"):
             click.echo("    columns matched: " + ", ".join(f"'{a}' -> {b}" for a, b in read["columns_renamed"].items()))
+        if read.get("columns_ignored"):
+            click.echo("    columns ignored (not in the data dictionary): "
+                       + ", ".join(f"'{c}'" for c in read["columns_ignored"]))
     rates = q.get("fill_rate") or {}
     partial = {c: r for c, r in rates.items() if r is not None and r < 1}
     if q.get("rows"):
