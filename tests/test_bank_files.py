@@ -429,3 +429,33 @@ def test_every_group_help_has_an_example():
     for name in COMMANDS:
         out = CliRunner().invoke(cli, [name, "--help"]).output
         assert "Example" in out, name
+
+
+def test_first_pass_counts_rows_for_the_progress_bar(tmp_path):
+    from pipelines import dictionary as D
+    from pipelines.ingest import _duplicate_key_rows
+    from pipelines.readers import inspect_file
+
+    path = tmp_path / "s.csv"
+    path.write_text(text_csv(canonical(7)) + "," * 30 + "\r\n", encoding="utf-8")
+    info = inspect_file(path, None, D.names("statements"))
+    assert info.rows is None  # a CSV has no row count until read
+    _duplicate_key_rows(info, "statements", chunk_rows=3)
+    assert info.rows == 7  # the blank row is not counted
+
+
+def test_xlsx_corporate_number_typed_as_number_links_like_text(bank, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    frame = canonical(3)
+    assert submit(F.write_csv(frame, tmp_path / "a.csv"))[0] == 0
+    assert run("institution", "add", "BK2", "--name", "C", "--kind", "bank", "--country", "JP").exit_code == 0
+    other = frame.assign(borrower_key=[f"BK2-{i}" for i in range(3)])
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(other.columns))
+    for r in other.to_dict("records"):
+        ws.append([int(v) if k == "corporate_number" else v for k, v in r.items()])  # Excel keeps it as a number
+    wb.save(tmp_path / "b.xlsx")
+    res = run("submit", "statements", str(tmp_path / "b.xlsx"), "-i", "BK2", "--json")
+    out = json.loads(res.stdout)
+    assert out["status"] == "loaded" and out["firms_linked"] == 3 and out["firms_new"] == 0
