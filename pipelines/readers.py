@@ -311,17 +311,41 @@ def _map_columns(info: FileInfo, header: list[str], profile: SourceProfile | Non
                                       f"{info.encoding.confidence:.2f} (declare --encoding if that is wrong)"})
 
 
+def _calamine_book(path: Path):
+    """Sheet names and a reader of one sheet's rows (lists of cell values), by python-calamine."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:
+        raise FileRejected(path, f"cannot read the workbook: {exc}", rule="file.xlsx") from None
+    return list(book.sheet_names), lambda name: book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+
+
+def _openpyxl_book(path: Path):
+    """As :func:`_calamine_book`, by openpyxl (the fallback when python-calamine is not installed)."""
+    try:
+        import openpyxl
+    except ImportError:
+        raise FileRejected(path, "reading Excel files needs python-calamine (or openpyxl)",
+                           rule="file.format") from None
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise FileRejected(path, f"cannot read the workbook: {exc}", rule="file.xlsx") from None
+
+    def rows_of(name: str) -> list[list]:
+        return [["" if v is None else v for v in r] for r in book[name].iter_rows(values_only=True)]
+
+    return list(book.sheetnames), rows_of
+
+
 def _read_sheet(info: FileInfo, sheet: str | None) -> list[str]:
     """Read an Excel workbook's sheet (the first, or ``sheet``) into ``info.cells``; return its header."""
     try:
-        from python_calamine import CalamineWorkbook
-
-        book = CalamineWorkbook.from_path(str(info.path))
-    except ImportError:  # pragma: no cover - python-calamine is a dependency
-        raise FileRejected(info.path, "reading Excel files needs python-calamine", rule="file.format") from None
-    except Exception as exc:
-        raise FileRejected(info.path, f"cannot read the workbook: {exc}", rule="file.xlsx") from None
-    names = list(book.sheet_names)
+        names, rows_of = _calamine_book(info.path)
+    except ImportError:  # python-calamine is a dependency; openpyxl (slower, .xlsx only) if it is absent
+        names, rows_of = _openpyxl_book(info.path)
     if not names:
         raise FileRejected(info.path, "the workbook has no sheets", rule="file.xlsx")
     if sheet is None:
@@ -329,7 +353,7 @@ def _read_sheet(info: FileInfo, sheet: str | None) -> list[str]:
     elif sheet not in names:
         raise FileRejected(info.path, f"no sheet named '{sheet}' (sheets: {', '.join(names)})", rule="file.xlsx")
     try:
-        rows = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+        rows = rows_of(sheet)
     except Exception as exc:
         raise FileRejected(info.path, f"cannot read sheet '{sheet}': {exc}", rule="file.xlsx") from None
     info.sheet = sheet

@@ -147,7 +147,12 @@ def test_wrong_declared_encoding_rejected_with_line(bank, tmp_path):
 
 # --- Excel -------------------------------------------------------------------------------
 
-def test_xlsx_with_dates_and_serials(bank, tmp_path):
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl"])
+def test_xlsx_with_dates_and_serials(bank, tmp_path, monkeypatch, reader):
+    if reader == "openpyxl":  # the fallback when python-calamine is not installed
+        import sys
+
+        monkeypatch.setitem(sys.modules, "python_calamine", None)
     openpyxl = pytest.importorskip("openpyxl")
     frame = canonical()
     wb = openpyxl.Workbook()
