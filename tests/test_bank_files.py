@@ -464,3 +464,17 @@ def test_xlsx_corporate_number_typed_as_number_links_like_text(bank, tmp_path):
     res = run("submit", "statements", str(tmp_path / "b.xlsx"), "-i", "BK2", "--json")
     out = json.loads(res.stdout)
     assert out["status"] == "loaded" and out["firms_linked"] == 3 and out["firms_new"] == 0
+
+
+def test_stored_report_withholds_identifiers_the_screen_shows(bank, tmp_path):
+    frame = canonical()
+    frame = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)  # a repeated key: a finding on borrower_key
+    frame.loc[2, "borrower_key"] = "=HYPERLINK(1)"  # a formula finding, also on a key column
+    code, out = submit(F.write_csv(frame, tmp_path / "dup.csv"))
+    assert out["status"] == "partial"
+    on_screen = json.dumps(out["issues"])
+    assert "BK1-B00000" in on_screen and "HYPERLINK" in on_screen  # the bank sees its own rows
+    stored = json.loads(run("submissions", "show", str(out["submission_id"]), "--json").stdout)["report"]
+    text = json.dumps(stored)
+    assert "BK1-B00000" not in text and "HYPERLINK" not in text
+    assert any(i["value"] == "(withheld: identifier)" for i in stored["issues"])
