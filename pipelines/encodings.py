@@ -40,20 +40,42 @@ def from_bom(head: bytes) -> Encoding | None:
     return None
 
 
-def detect(path: Path) -> Encoding | None:
-    """charset-normalizer's best guess for the file (None when it finds no text encoding)."""
+#: the code page Windows (hence Excel) writes in each member country: preferred when it decodes the file
+COUNTRY_CODE_PAGES = {
+    "JP": "cp932", "TH": "cp874", "VN": "cp1258", "KR": "cp949", "CN": "gbk", "TW": "cp950", "HK": "cp950",
+    "PL": "cp1250", "CZ": "cp1250", "HU": "cp1250", "RU": "cp1251", "UA": "cp1251", "TR": "cp1254",
+    "GR": "cp1253", "IL": "cp1255", "SA": "cp1256", "AE": "cp1256", "LT": "cp1257", "LV": "cp1257",
+}
+
+
+def detect(path: Path, country: str | None = None) -> Encoding | None:
+    """The file's encoding as charset-normalizer sees it (None when it finds no text encoding).
+
+    A table of codes and numbers has few non-ASCII bytes, and several code pages decode
+    them without "chaos": the code page of the submitting institution's ``country`` is
+    preferred when it decodes the sample as cleanly as the best guess, and otherwise the
+    confidence is shared among the equally clean guesses that read the bytes differently.
+    """
     from charset_normalizer import from_bytes
 
     with Path(path).open("rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
-    best = from_bytes(sample).best()
-    if best is None:
+    matches = list(from_bytes(sample))
+    if not matches:
         return None
-    # chaos 0 is clean text; coherence tells how language-like the decoded text is. Tables
-    # of codes and numbers have little language, so the confidence is mostly 1 - chaos.
-    confidence = max(0.0, 1.0 - float(best.chaos))
-    name = codecs.lookup(best.encoding).name
-    return Encoding(_superset(name), "detected", confidence)
+    best = min(matches, key=lambda m: m.chaos)
+    local = COUNTRY_CODE_PAGES.get((country or "").upper(), "cp1252")
+    try:
+        sample.decode(local)
+        own = from_bytes(sample, cp_isolation=[local]).best()
+    except (UnicodeDecodeError, LookupError):
+        own = None
+    if own is not None and own.chaos <= best.chaos + 0.05:
+        return Encoding(codecs.lookup(local).name, "detected", max(0.0, 1.0 - float(own.chaos)))
+    text = str(best)
+    rivals = {str(m) for m in matches if m.chaos <= best.chaos + 0.01 and str(m) != text}
+    confidence = max(0.0, 1.0 - float(best.chaos)) / (1 + len(rivals))
+    return Encoding(_superset(codecs.lookup(best.encoding).name), "detected", confidence)
 
 
 def _superset(name: str) -> str:

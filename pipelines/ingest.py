@@ -101,7 +101,7 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
         if profile is None:
             profile = stored_profile(conn, inst.id)
     try:
-        info = inspect_file(path, profile, D.names(kind))
+        info = inspect_file(path, profile, D.names(kind), inst.country)
         result.sha256 = info.sha256
         with engine.connect() as conn:
             earlier = conn.execute(

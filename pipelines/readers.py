@@ -114,12 +114,13 @@ def file_format(path: Path) -> str:
 
 
 def inspect_file(path: Path, profile: SourceProfile | None = None,
-                 dictionary: list[str] | None = None) -> FileInfo:
+                 dictionary: list[str] | None = None, country: str | None = None) -> FileInfo:
     """Hash the file, settle its encoding (CSV) and read its header, in one pass over the bytes.
 
     ``profile``: declared encoding, delimiter, sheet and the bank's column names;
     ``dictionary``: the column names of the submission kind, which the header is matched to
-    (case, spaces and punctuation ignored). A UTF-8 file (the common case) is checked in the
+    (case, spaces and punctuation ignored); ``country``: the submitting institution's,
+    whose Windows code page a detection prefers. A UTF-8 file (the common case) is checked in the
     same pass as the hash; any other encoding is declared, marked by a byte-order mark, or
     detected (and named, with its confidence, in ``notes``).
     """
@@ -177,7 +178,7 @@ def inspect_file(path: Path, profile: SourceProfile | None = None,
         raise FileRejected(path, "the file is empty", rule="file.empty")
     info = FileInfo(path=path, format=fmt, sha256=digest.hexdigest(), size=size)
     if fmt == "csv":
-        info.encoding = _settle_encoding(path, declared_enc, bom, utf8_error)
+        info.encoding = _settle_encoding(path, declared_enc, bom, utf8_error, country)
         header = _csv_header(info)
     elif fmt == "xlsx":
         header = _read_sheet(info, profile.sheet if profile else None)
@@ -206,7 +207,7 @@ def inspect_file(path: Path, profile: SourceProfile | None = None,
 
 
 def _settle_encoding(path: Path, declared_enc: str | None, bom: enc.Encoding | None,
-                     utf8_error: FileRejected | None) -> enc.Encoding:
+                     utf8_error: FileRejected | None, country: str | None = None) -> enc.Encoding:
     """The file's encoding: declared, byte-order mark, UTF-8, or detected with enough confidence."""
     if declared_enc is not None:
         found = enc.declared(declared_enc)
@@ -215,7 +216,7 @@ def _settle_encoding(path: Path, declared_enc: str | None, bom: enc.Encoding | N
     elif utf8_error is None:
         return enc.Encoding("utf-8", "utf-8", 1.0)
     else:
-        guess = enc.detect(path)
+        guess = enc.detect(path, country)
         if guess is None or guess.confidence < enc.MIN_CONFIDENCE:
             said = f" (best guess {guess.name}, confidence {guess.confidence:.2f})" if guess else ""
             raise FileRejected(path, f"{utf8_error.message}, and its encoding could not be detected with "

@@ -90,9 +90,12 @@ def text_csv(frame: pd.DataFrame, sep: str = ",") -> str:
 
 # --- encodings ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("encoding", ["cp932", "cp1252"])
-def test_legacy_encoding_detected_and_named(bank, tmp_path, encoding):
-    frame = canonical().assign(firm_name=NAMES[encoding])
+@pytest.mark.parametrize(("encoding", "country"), [("cp932", "JP"), ("cp1252", "DE"), ("cp874", "TH"),
+                                                   ("cp1258", "VN"), ("cp1252", "JP")])
+def test_legacy_encoding_detected_and_named(sqlite_db, tmp_path, encoding, country):
+    bank = sqlite_db
+    assert run("institution", "add", "BK1", "--name", "B", "--kind", "bank", "--country", country).exit_code == 0
+    frame = canonical().assign(firm_name=NAMES[encoding], country=country)
     path = tmp_path / f"{encoding}.csv"
     path.write_bytes(text_csv(frame).encode(encoding))
     code, out = submit(path)
@@ -100,6 +103,8 @@ def test_legacy_encoding_detected_and_named(bank, tmp_path, encoding):
     assert_loaded_exactly(bank, out, frame)
     read = out["quality"]["read"]
     assert read["how"] == "detected" and 0.5 <= read["confidence"] <= 1
+    if country != "JP":  # the country's code page, preferred when it decodes the file cleanly
+        assert read["encoding"] == encoding
     # the guess is named, never silent: as a warning, on screen and with the submission
     assert out["issue_counts"]["warning:file.encoding_detected"] == 1
     shown = run("submissions", "show", str(out["submission_id"]))
