@@ -27,6 +27,7 @@ COMMANDS = {
     "score": "creditdb.commands.score:score",
     "stats": "creditdb.commands.stats:stats",
     "security": "creditdb.commands.security:security",
+    "docs": "creditdb.commands.docs:docs",
 }
 
 

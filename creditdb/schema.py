@@ -61,6 +61,20 @@ class Institution(Base):
     db_role: Mapped[str | None] = mapped_column(String(63), unique=True, index=True)
 
 
+class InstitutionProfile(Base):
+    """How an institution's files are written: its column names and codes, encoding,
+    delimiter, number and date formats (``pipelines.column_mapping.SourceProfile`` as JSON).
+
+    Set with ``creditdb institution profile CODE --mapping FILE``; every submission of the
+    institution uses it unless ``--mapping`` gives another.
+    """
+
+    __tablename__ = "institution_profile"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class Submission(Base):
     """One file an institution submitted, with its validation result."""
 
@@ -151,6 +165,10 @@ class FinancialStatement(Base):
     months: Mapped[int] = mapped_column(Integer, default=12)
     currency: Mapped[str] = mapped_column(String(3))
     employees: Mapped[int | None] = mapped_column(Integer)
+    #: the firm's industry (ISIC section) and region as this statement's file gave them: a
+    #: later file may differ from the firm's stored ones, and the difference is kept here
+    industry: Mapped[str | None] = mapped_column(String(1))
+    region: Mapped[str | None] = mapped_column(String(16))
     sales: Mapped[float] = mapped_column(Double)
     cost_of_sales: Mapped[float | None] = mapped_column(Double)
     operating_profit: Mapped[float | None] = mapped_column(Double)

@@ -21,13 +21,16 @@ from sqlalchemy import Engine, select, text
 from creditdb import anonymise as anon
 from creditdb import audit, lookups
 from creditdb.anonymise import Key
-from creditdb.bulk import insert_frame, insert_ignore
+from creditdb.bulk import insert_frame, insert_ignore, lookup
 from creditdb.lookups import InstitutionRef, UnknownInstitution
 from creditdb.overlap import WriteBehind
-from creditdb.schema import BorrowerLink, Firm, Institution, Submission
+from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution, Submission
 from models.sme_size import size_class
 from pipelines import dictionary as D
 from pipelines import submission_kinds
+from pipelines.column_mapping import SourceProfile
+from pipelines.profiles import stored_profile
+from pipelines.quality_report import QualityReport, history_warnings
 from pipelines.readers import CHUNK_ROWS, FileRejected, inspect_file, iter_chunks
 from pipelines.submission_kinds import KindSpec
 from pipelines.validate import Issue, Validator, coerce, get_validator
@@ -63,6 +66,10 @@ class SubmissionResult:
     blocking: list[dict[str, Any]] = field(default_factory=list)
     duplicate_of: dict[str, Any] | None = None
     strict: bool = False
+    #: rows that failed a row rule (under --strict the whole file is refused: rows_rejected = rows_total)
+    rows_failed: int = 0
+    #: the data-quality report (pipelines.quality_report): fill rates, missing model items, plausibility
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -77,8 +84,11 @@ class SubmissionResult:
 def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *, key: Key,
                 actor: str = "unknown", strict: bool = False, today: dt.date | None = None,
                 chunk_rows: int = CHUNK_ROWS, progress: bool | None = None,
-                validator: Validator | None = None) -> SubmissionResult:
+                validator: Validator | None = None, profile: SourceProfile | None = None) -> SubmissionResult:
     """Validate and load one submission file; see the module docstring.
+
+    ``profile``: how the bank's file is written (column names, codes, encoding, formats);
+    None uses the institution's stored profile, if any.
 
     Raises ``UnknownInstitution`` when ``institution`` is not registered; every problem
     with the file itself is reported in the returned result (status ``rejected``).
@@ -88,8 +98,10 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
     result = SubmissionResult(file=str(path), kind=kind, institution=institution, status="rejected", strict=strict)
     with engine.connect() as conn:
         inst = lookups.require_institution(conn, institution)
+        if profile is None:
+            profile = stored_profile(conn, inst.id)
     try:
-        info = inspect_file(path)
+        info = inspect_file(path, profile, D.names(kind), inst.country)
         result.sha256 = info.sha256
         with engine.connect() as conn:
             earlier = conn.execute(
@@ -104,8 +116,8 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
             return result
         validator = validator or get_validator(kind, today)
         dup_rows = _duplicate_key_rows(info, kind, chunk_rows)
-        _load(_Load(engine, kind_spec, info, inst, key, actor, strict, validator, dup_rows, chunk_rows, progress),
-              result)
+        _load(_Load(engine, kind_spec, info, inst, key, actor, strict, validator, dup_rows, chunk_rows, progress,
+                    profile), result)
     except FileRejected as exc:
         result.status = "rejected"
         result.blocking.append(exc.as_dict())
@@ -128,6 +140,8 @@ def _duplicate_key_rows(info, kind: str, chunk_rows: int) -> dict[int, int]:
 
     hashes = [pd.Series(pd.util.hash_pandas_object(normalised(c), index=False).to_numpy(), index=c.index)
               for c in iter_chunks(info, keys, chunk_rows=chunk_rows)]
+    if info.rows is None:  # this pass has counted the rows: the progress bar gets its total
+        info.rows = int(sum(len(h) for h in hashes))
     if not hashes:
         return {}
     hashed = pd.concat(hashes)
@@ -161,6 +175,7 @@ class _Load:
     dup_rows: dict[int, int]
     chunk_rows: int
     progress: bool | None
+    profile: SourceProfile | None = None
 
 
 @dataclass
@@ -178,6 +193,8 @@ class _Written:
 
     loaded: int = 0
     unresolved: list[Issue] = field(default_factory=list)
+    #: warnings on the history of firms stored before: another industry or region, a unit jump in sales
+    history: list[Issue] = field(default_factory=list)
     firms_new: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
     firms_seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
 
@@ -201,7 +218,7 @@ class Tally:
         """Fold one finished chunk (its issues, rejected rows and, if written, loaded rows) in."""
         issues, bad_rows = chunk.issues, chunk.bad_rows
         if written is not None:
-            issues += written.unresolved
+            issues += written.unresolved + written.history
             bad_rows |= {i.row for i in written.unresolved}
             self.rows_loaded += written.loaded
             self.firms_new = np.union1d(self.firms_new, written.firms_new)
@@ -236,6 +253,10 @@ def _load(job: _Load, result: SubmissionResult) -> None:
     tally = Tally()
     disable = job.progress is False or (job.progress is None and not sys.stderr.isatty())
     bar = tqdm(total=info.rows, unit="rows", desc=info.path.name, disable=disable, leave=False, mininterval=0.5)
+    quality = QualityReport(spec.kind, info.columns)
+    for note in info.notes:  # file-level findings: a misspelt column, a detected encoding
+        tally.counts[f"{note['severity']}:{note['rule']}"] += 1
+        tally.stored.append(note)
 
     def account(done: tuple[_Chunk, _Written | None] | None) -> None:
         if done is not None:
@@ -258,7 +279,7 @@ def _load(job: _Load, result: SubmissionResult) -> None:
                             result.blocking.extend(blocking)
                             raise _Abort
                         first = False
-                    chunk, good = _validate_chunk(job, raw)
+                    chunk, good = _validate_chunk(job, raw, quality)
                     hashes = _pseudonyms(spec, good, job.inst, job.key)
                     account(behind.finish())  # wait for the previous chunk's database stage
                     write = not (job.strict and (chunk.bad_rows or tally.rows_rejected))
@@ -270,6 +291,8 @@ def _load(job: _Load, result: SubmissionResult) -> None:
                                         "severity": "blocking", "message": "the file has no data rows"})
                 raise _Abort
             tally.into(result)
+            result.rows_failed = result.rows_rejected
+            result.quality = quality.finish(result.issue_counts, info.read_report())
             if job.strict and result.rows_rejected:
                 result.rows_loaded = 0
                 raise _Abort
@@ -288,14 +311,19 @@ def _load(job: _Load, result: SubmissionResult) -> None:
         result.issue_counts = dict(sorted(tally.counts.items()))
         result.issues = tally.stored
         result.firms_new = result.firms_linked = 0
+        result.rows_failed = tally.rows_rejected
+        if job.strict and tally.rows_rejected:  # --strict refused every row of the file
+            result.rows_rejected = tally.rows_total
+        result.quality = quality.finish(result.issue_counts, info.read_report())
     finally:
         bar.close()
 
 
-def _validate_chunk(job: _Load, raw: pd.DataFrame) -> tuple[_Chunk, pd.DataFrame]:
+def _validate_chunk(job: _Load, raw: pd.DataFrame, quality: QualityReport) -> tuple[_Chunk, pd.DataFrame]:
     """Type and validate one chunk: its issues and rejected rows, and its valid typed rows."""
     kind, keys = job.spec.kind, job.spec.file_key
-    typed, issues = coerce(kind, raw)
+    typed, issues = coerce(kind, raw, job.info.formats, job.profile)
+    quality.add(typed)
     issues += job.validator.validate(raw, typed)
     issues += [Issue(r, keys[0], _show_key(raw, r, kind), "file.unique_key", "row",
                      f"key ({', '.join(keys)}) repeats row {f}" if f != r else
@@ -308,8 +336,9 @@ def _validate_chunk(job: _Load, raw: pd.DataFrame) -> tuple[_Chunk, pd.DataFrame
 
 def _record(conn, job: _Load, sub_id: int, tally: Tally, result: SubmissionResult) -> None:
     """Store the submission's counts and report, and append its audit event."""
-    report = {"issue_counts": result.issue_counts, "issues": tally.stored,
-              "issues_truncated": sum(tally.counts.values()) > len(tally.stored), "superseded": result.superseded}
+    report = {"issue_counts": result.issue_counts, "issues": _withhold_identifiers(job.spec.kind, tally.stored),
+              "issues_truncated": sum(tally.counts.values()) > len(tally.stored), "superseded": result.superseded,
+              "quality": result.quality}
     conn.execute(Submission.__table__.update().where(Submission.id == sub_id).values(
         status=result.status, rows_total=result.rows_total, rows_loaded=result.rows_loaded,
         rows_rejected=result.rows_rejected, warnings=result.warnings, firms_new=result.firms_new,
@@ -319,6 +348,16 @@ def _record(conn, job: _Load, sub_id: int, tally: Tally, result: SubmissionResul
                   "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
                   "status": result.status},
                  input_hash=job.info.sha256)
+
+
+_IDENTIFYING = {k: {c.name for c in D.COLUMNS[k] if c.type in ("key", "pii")} for k in D.KINDS}
+
+
+def _withhold_identifiers(kind: str, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings as stored with the submission: values of key and PII columns withheld."""
+    hidden = _IDENTIFYING[kind]
+    return [{**i, "value": "(withheld: identifier)"} if i.get("column") in hidden and i.get("value") is not None
+            else i for i in issues]
 
 
 def _show_key(raw: pd.DataFrame, row: int, kind: str) -> str:
@@ -364,10 +403,12 @@ def _write(conn, spec: KindSpec, good: pd.DataFrame, hashes: dict[str, pd.Series
         return out
     bh, cp = hashes["borrower"], hashes["corporate"]
     firm_id = lookups.firm_ids_by_borrower_hash(conn, inst.id, bh)
+    known_before = set(firm_id.dropna().astype("int64"))  # firms stored before this chunk
     missing = firm_id.isna()
     if missing.any():
         pseud = cp.where(cp.notna(), bh)[missing]
         existing = lookups.firms_by_pseudonym(conn, pd.unique(pseud.dropna()))
+        known_before |= set(existing.id.astype("int64"))
         if spec.creates_firms:
             created, out.firms_new = _create_firms(conn, good.loc[missing].assign(pseudonym=pseud),
                                                    set(existing.pseudonym))
@@ -391,9 +432,18 @@ def _write(conn, spec: KindSpec, good: pd.DataFrame, hashes: dict[str, pd.Series
         return out
     base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst.id, "submission_id": sub_id}
     loan_hash = hashes["loan"].loc[good.index] if spec.loan_key else None
+    if spec.creates_firms and known_before:  # before the insert: the firm's earlier statements only
+        out.history = _history(conn, good, firm_id, sorted(int(i) for i in known_before))
     insert_frame(conn, spec.table, spec.rows(good, loan_hash, base))
     out.loaded = len(good)
     return out
+
+
+def _history(conn, good: pd.DataFrame, firm_id: pd.Series, firm_ids: list[int]) -> list[Issue]:
+    """Warnings on statements of firms stored before this chunk (``quality_report.history_warnings``)."""
+    firms = lookup(conn, Firm.__table__, "id", firm_ids, ["id", "industry", "region"])
+    previous = lookup(conn, FinancialStatement.__table__, "firm_id", firm_ids, ["firm_id", "fiscal_year_end", "sales"])
+    return history_warnings(good, firm_id, anon.region(good.country, good.postal_code), firms, previous)
 
 
 def _create_firms(conn, new: pd.DataFrame, known: set[str]) -> tuple[pd.DataFrame | None, np.ndarray]:

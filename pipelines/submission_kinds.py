@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Table
 
+from creditdb import anonymise as anon
 from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, FinancialStatement, Loan
 from pipelines import dictionary as D
 
@@ -31,12 +32,20 @@ def dates(series: pd.Series) -> pd.Series:
     return pd.Series(days.cast(pa.date32()), index=series.index, dtype=pd.ArrowDtype(pa.date32()))
 
 
+def _nullable(values: pd.Series) -> Any:
+    """Text with missing values as None (what the bulk writers store as NULL)."""
+    return values.astype(object).where(values.notna(), None).to_numpy()
+
+
 def _statement_rows(good: pd.DataFrame, loan_hash: pd.Series | None, base: dict[str, Any]) -> pd.DataFrame:
     cols = {**base,
             "fiscal_year_end": dates(good.fiscal_year_end).array,
             "months": good.months.fillna(12).astype("int64").to_numpy(),
             "currency": good.currency.astype(str).to_numpy(),
-            "employees": good.employees.astype("Int64").to_numpy()}
+            "employees": good.employees.astype("Int64").to_numpy(),
+            # the firm's attributes as this file gave them: firm history (migration 0013)
+            "industry": good.industry.astype(str).to_numpy(),
+            "region": _nullable(anon.region(good.country, good.postal_code))}
     cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
     return pd.DataFrame(cols)
 

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines import dictionary as D
+from pipelines.column_mapping import SourceProfile, normalise
+from pipelines.local_formats import LocalFormats, missing_mask, parse_dates, parse_numbers
 
 SEVERITIES = ("blocking", "row", "warning")
 
@@ -77,13 +79,19 @@ def _text(series: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
-def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
+def coerce(kind: str, raw: pd.DataFrame, formats: LocalFormats | None = None,
+           profile: SourceProfile | None = None) -> tuple[pd.DataFrame, list[Issue]]:
     """Type the columns of ``raw`` by the data dictionary; report values that do not parse.
 
+    ``formats``: how the file writes numbers and dates (default: decimal point, the
+    unambiguous local forms); ``profile``: the bank's codes (``[values.COLUMN]``).
     Returns the typed frame (all dictionary columns present, missing ones as NA) and the
     type issues. Unknown columns are dropped.
     """
+    formats = formats or LocalFormats()
+    value_maps = profile.values if profile is not None else {}
     issues: list[Issue] = []
+    notes: dict[tuple[int, str], str] = {}  # (row, column) -> why the local reader refused it
     typed: dict[str, pd.Series] = {}
     n = len(raw)
     for col in D.COLUMNS[kind]:
@@ -101,13 +109,23 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
                 values = src.astype("float64")
                 bad = pd.Series(False, index=raw.index)
             else:
-                values = _fast_float(src)
+                values = _fast_float(src) if formats.decimal == "." else None
                 if values is not None:  # every value parsed: the common, clean case
                     bad = pd.Series(False, index=raw.index)
                 else:
                     text = _text(src)
-                    values = pd.to_numeric(text, errors="coerce").astype("float64")
-                    bad = text.notna() & values.isna()
+                    if formats.decimal == ".":
+                        values = pd.to_numeric(text, errors="coerce").astype("float64")
+                        bad = text.notna() & values.isna()
+                    else:  # '1.234' is 1234 here: every value goes through the local reader
+                        values = pd.Series(np.nan, index=raw.index, dtype="float64")
+                        bad = text.notna()
+                    if bool(bad.any()):  # local forms: 1,234.5  (600)  ¥2,100,000  n/a
+                        local, why = parse_numbers(text[bad], formats)
+                        values = values.copy()
+                        values[bad] = local
+                        notes.update({(r, col.name): m for r, m in why.dropna().items()})
+                        bad = pd.Series(raw.index.isin(why.dropna().index), index=raw.index)
             rule, what = "type.number", "a number"
             if col.type == "int":
                 frac = values.notna() & (values != np.floor(values.fillna(0)))
@@ -127,6 +145,12 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
                 text = _text(src)
                 values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[s]")
                 bad = text.notna() & values.isna()
+                if bool(bad.any()):  # 31/03/2023, 2024/03/31, 20240331, 45016, 2023-03-31 00:00:00, n/a
+                    local, why = parse_dates(text[bad], formats)
+                    values = values.copy()
+                    values[bad] = local
+                    notes.update({(r, col.name): m for r, m in why.dropna().items()})
+                    bad = pd.Series(raw.index.isin(why.dropna().index), index=raw.index)
             rule, what = "type.date", "a date in the form YYYY-MM-DD"
             typed[col.name] = values
         elif col.type == "bool":
@@ -135,6 +159,7 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
                 bad = pd.Series(False, index=raw.index)
             else:
                 text = _text(src).str.lower()
+                text = text.mask(missing_mask(text, formats))
                 values = pd.Series(pd.NA, index=raw.index, dtype="boolean")
                 values[text.isin(_TRUE).fillna(False).to_numpy()] = True
                 values[text.isin(_FALSE).fillna(False).to_numpy()] = False
@@ -143,6 +168,14 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
             typed[col.name] = values
         else:
             values = _text(src)
+            if col.type != "key":
+                values = values.mask(missing_mask(values, formats))
+            codes = value_maps.get(normalise(col.name))
+            if codes:  # the bank's own codes: exact first, then ignoring case
+                folded = {k.casefold(): v for k, v in codes.items()}
+                mapped = values.map(lambda v, c=codes, f=folded: c.get(v, f.get(v.casefold())) if isinstance(v, str)
+                                    else None)
+                values = mapped.astype("string").fillna(values)
             if col.name in _UPPER_CODES:
                 values = values.str.upper()
             elif col.type == "code":
@@ -151,8 +184,14 @@ def coerce(kind: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
             continue
         if bool(bad.any()):
             for row in raw.index[bad.to_numpy()]:
-                issues.append(Issue(int(row), col.name, _show(raw.at[row, col.name]), rule, "row",
-                                    f"'{col.name}' must be {what}"))
+                why = notes.get((row, col.name))
+                if why is None:
+                    message = f"'{col.name}' must be {what}"
+                elif why.startswith("'"):  # the date reader names the value itself
+                    message = f"'{col.name}': {why}"
+                else:
+                    message = f"'{col.name}' {why}"
+                issues.append(Issue(int(row), col.name, _show(raw.at[row, col.name]), rule, "row", message))
     frame = pd.DataFrame(typed, index=raw.index)
     assert len(frame) == n
     frame.attrs["type_issues"] = {(i.row, i.column) for i in issues}

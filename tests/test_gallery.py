@@ -24,11 +24,10 @@ def empty(p: Path):
 
 
 def wrong_encoding(p: Path):
-    text = F.statements(3).to_csv(index=False)
-    lines = text.splitlines()
-    lines[2] = lines[2].replace("Kabushiki", "K\u00f6ln")
-    p.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
-    return p, 3, None
+    # UTF-16 without its byte-order mark: NUL bytes, not text (a Latin-1 or Shift-JIS file is
+    # no longer broken: its encoding is detected, tests/test_bank_files.py)
+    p.write_bytes(F.statements(3).to_csv(index=False).encode("utf-16-le"))
+    return p, 1, None
 
 
 def missing_required_column(p: Path):

@@ -118,10 +118,12 @@ def _write(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
     return path
 
 
-def _read_all(path: Path) -> pd.DataFrame:
-    info = inspect_file(path)
+def _read_all(path: Path, kind: str | None = None):
+    """The file's rows as ``creditdb submit`` reads them (headers matched to ``kind``'s
+    dictionary when given), and the number and date formats it settled on."""
+    info = inspect_file(path, None, D.names(kind) if kind else None)
     parts = list(iter_chunks(info))
-    return pd.concat(parts) if parts else pd.DataFrame()
+    return (pd.concat(parts) if parts else pd.DataFrame()), info.formats
 
 
 # --- readers ------------------------------------------------------------------------------
@@ -195,7 +197,7 @@ def test_validator_arbitrary_tables_reports_never_raises(tmp_path, table, fmt):
     kind, frame = table
     path = _write(frame, tmp_path / f"v{next(_counter)}.{fmt}", fmt)
     try:
-        raw = _read_all(path)
+        raw, _ = _read_all(path)
     except FileRejected:
         return
     validator = get_validator(kind)
@@ -265,8 +267,8 @@ def _check_submission(db, kind: str, path: Path, strict: bool) -> None:
     assert status in ("loaded", "partial")
     rejected = {i["row"] for i in out["issues"] if i["severity"] == "row"}
     assert out["rows_rejected"] == len(rejected) and out["rows_loaded"] == out["rows_total"] - len(rejected)
-    raw = _read_all(path)
-    typed, _ = coerce(kind, raw)
+    raw, formats = _read_all(path, kind)
+    typed, _ = coerce(kind, raw, formats)
     accepted = typed.loc[~typed.index.isin(list(rejected))]
     model, cols = _STORED[kind]
     with db.engine.connect() as conn:
@@ -436,7 +438,7 @@ def test_parquet_any_arrow_type_in_any_column(tmp_path, kind):
         path = tmp_path / f"{name}.parquet"
         pq.write_table(table, path)
         try:
-            raw = _read_all(path)
+            raw, _ = _read_all(path)
         except FileRejected:
             return
         try:

@@ -226,8 +226,17 @@ def test_migration_0010_both_ways_keeps_rows_and_swaps_keys_for_checks(two_banks
 
     def rows() -> tuple:
         with engine.connect() as conn:
-            return tuple(conn.execute(select(t).order_by(t.c.id)).all()
-                         for t in (FinancialStatement.__table__, Loan.__table__))
+            return tuple([dict(r._mapping) for r in conn.execute(select(
+                *(t.c[c["name"]] for c in inspect(engine).get_columns(t.name))).order_by(t.c.id))]
+                for t in (FinancialStatement.__table__, Loan.__table__))
+
+    def same(a: tuple, b: tuple) -> bool:
+        """Equal on the columns both revisions have (later migrations add some, e.g. 0013)."""
+        def project(rs, keys):
+            return [{k: r[k] for k in keys} for r in rs]
+        return all(project(x, set(x[0]) & set(y[0]) if x and y else ()) == project(y, set(x[0]) & set(y[0])
+                                                                                 if x and y else ())
+                   and len(x) == len(y) for x, y in zip(a, b, strict=True))
 
     stored = rows()
     assert keys() == {t: set() for t in FACT_TABLES}
@@ -238,7 +247,7 @@ def test_migration_0010_both_ways_keeps_rows_and_swaps_keys_for_checks(two_banks
     engine.dispose()
     assert current_revision(engine) == "0003"
     assert keys() == {t: {"firm", "institution", "submission"} for t in FACT_TABLES}
-    assert rows() == stored
+    assert same(rows(), stored)
     # with the keys back, the cross-institution row a key cannot see is accepted (then rolled back)
     shared = next(iter(db.linked["BK1"] & db.linked["BK2"]))
     with engine.connect() as conn:
@@ -247,5 +256,5 @@ def test_migration_0010_both_ways_keeps_rows_and_swaps_keys_for_checks(two_banks
         conn.rollback()
     upgrade(engine, "0010")
     engine.dispose()
-    assert keys() == {t: set() for t in FACT_TABLES} and rows() == stored
+    assert keys() == {t: set() for t in FACT_TABLES} and same(rows(), stored)
     _refused(engine, "statements", _row("statements", shared, db.inst["BK1"], db.subs[("BK2", "statements")]))

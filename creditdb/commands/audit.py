@@ -12,7 +12,13 @@ from creditdb.output import EXIT_REJECTED, emit_json, open_engine
 
 @click.group()
 def audit() -> None:
-    """The audit trail: every submission, training, scoring and pricing run."""
+    """The audit trail: every submission, training, scoring and pricing run.
+
+    \b
+    Example:
+      creditdb audit log --action submit --limit 20
+      creditdb audit verify
+    """
 
 
 @audit.command("log")

@@ -21,6 +21,11 @@ def guarantee() -> None:
 
     Fee schedules (models/data/fee_schedule_*.toml: japan, kodit, sba, or any .toml path)
     and the pricing policy (models/data/pricing_policy.toml) are data files.
+
+    \b
+    Example:
+      creditdb guarantee quote --help
+      creditdb guarantee price loans.csv --out priced.csv
     """
 
 

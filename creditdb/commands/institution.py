@@ -11,7 +11,13 @@ KINDS = ("bank", "guarantee_corporation", "government")
 
 @click.group()
 def institution() -> None:
-    """Member institutions: banks, guarantee corporations, government bodies."""
+    """Member institutions: banks, guarantee corporations, government bodies, and how their files are written.
+
+    \b
+    Example:
+      creditdb institution add BK1 --name "First Bank" --kind bank --country JP
+      creditdb institution profile BK1 --mapping bk1.toml
+    """
 
 
 @institution.command("add")
@@ -93,3 +99,75 @@ def list_(as_json: bool) -> None:
         click.echo("no institutions yet: creditdb institution add --help")
     for r in rows:
         click.echo(f"{r['code']:<10} {r['kind']:<22} {r['country']}  {r['name']}")
+
+
+@institution.command("profile")
+@click.argument("code")
+@click.option("--mapping", type=click.Path(dir_okay=False, exists=True),
+              help="Mapping file (TOML or JSON) to store as the institution's profile.")
+@click.option("--clear", is_flag=True, help="Remove the stored profile.")
+@click.option("--json", "as_json", is_flag=True)
+def profile(code: str, mapping: str | None, clear: bool, as_json: bool) -> None:
+    """Show or set how institution CODE's files are written: its column names and codes,
+    encoding, delimiter, number and date formats. Every submission of the institution
+    uses the stored profile unless `creditdb submit --mapping` gives another.
+
+    \b
+    A mapping file (TOML):
+      encoding = "cp932"
+      [columns]
+      "Kunden-Nr" = "borrower_key"
+      [values.industry]
+      "01" = "A"
+      [values.currency]
+      "Yen" = "JPY"
+      [formats]
+      decimal = ","
+      date_format = "%d.%m.%Y"
+
+    \b
+    Example:
+      creditdb institution profile BK1 --mapping bk1.toml
+      creditdb institution profile BK1 --json
+    """
+    from sqlalchemy import select
+
+    from creditdb.schema import Institution
+    from pipelines.column_mapping import ProfileError, load_profile
+    from pipelines.profiles import save_profile, stored_profile
+
+    if mapping and clear:
+        raise click.UsageError("give --mapping or --clear, not both")
+    engine = open_engine()
+    if mapping or clear:
+        try:
+            new = load_profile(mapping) if mapping else None
+        except ProfileError as exc:
+            raise click.UsageError(str(exc)) from None
+        with engine.begin() as conn:
+            try:
+                save_profile(conn, code, new)
+            except LookupError as exc:
+                reject(str(exc), as_json=as_json)
+    with engine.connect() as conn:
+        inst_id = conn.execute(select(Institution.id).where(Institution.code == code)).scalar()
+        if inst_id is None:
+            reject(f"unknown institution {code!r}: register it with 'creditdb institution add'", as_json=as_json)
+        stored = stored_profile(conn, inst_id)
+    data = stored.as_dict() if stored is not None else None
+    if as_json:
+        emit_json({"institution": code, "profile": data})
+        return
+    if not data or data == {"columns": {}, "values": {}}:
+        click.echo(f"{code}: no stored profile (files must use the data dictionary's names: creditdb docs dictionary)")
+        return
+    click.echo(f"{code}: stored profile")
+    for k in ("encoding", "delimiter", "sheet"):
+        if k in data:
+            click.echo(f"  {k}: {data[k]!r}")
+    for a, b in data["columns"].items():
+        click.echo(f"  column '{a}' -> {b}")
+    for col, codes in data["values"].items():
+        click.echo(f"  codes of {col}: " + ", ".join(f"{a} -> {b}" for a, b in codes.items()))
+    if "formats" in data:
+        click.echo("  formats: " + ", ".join(f"{k} {v!r}" for k, v in data["formats"].items() if k != "missing"))

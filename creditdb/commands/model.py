@@ -17,7 +17,13 @@ from creditdb.output import emit_json, reject
 
 @click.group()
 def model() -> None:
-    """Rating model: research evaluation, training, validation and approval."""
+    """Rating model: research evaluation, training, validation and approval.
+
+    \b
+    Example:
+      creditdb model train
+      creditdb model list
+    """
 
 
 # --------------------------------------------------------------------------------------

@@ -11,7 +11,12 @@ from creditdb.output import emit_json, open_engine, reject
 
 @click.group()
 def score() -> None:
-    """Score firms with a registered rating model (PD, grade, fee category, reasons)."""
+    """Score firms with a registered rating model (PD, grade, fee category, reasons).
+
+    \b
+    Example:
+      creditdb score firms --json
+    """
 
 
 @score.command("firms")

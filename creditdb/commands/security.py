@@ -13,7 +13,11 @@ def security() -> None:
 
     The SQL is in deploy/sql (roles.sql, rls.sql); deploy/OPERATIONS.md explains
     adding an institution and rotating the key. The embedded SQLite mode has no
-    access control (docs/security.md).
+    access control.
+
+    \b
+    Example:
+      creditdb security apply
     """
 
 

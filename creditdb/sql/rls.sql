@@ -45,6 +45,15 @@ GRANT SELECT, INSERT ON public.institution, public.submission, public.firm, publ
     public.guarantee TO creditdb_operator;
 GRANT UPDATE ON public.institution, public.model_version TO creditdb_operator;
 GRANT SELECT ON public.audit_event TO creditdb_operator;
+-- institution profiles (migration 0013; absent when this file runs inside migration 0002):
+-- how each bank's files are written; every role reads them, the operator sets them
+DO $$ BEGIN
+    IF to_regclass('public.institution_profile') IS NOT NULL THEN
+        GRANT SELECT ON public.institution_profile
+            TO creditdb_operator, creditdb_supervisor, creditdb_agency, creditdb_institution;
+        GRANT INSERT, UPDATE ON public.institution_profile TO creditdb_operator;
+    END IF;
+END $$;
 
 GRANT SELECT ON public.submission, public.firm, public.borrower_link, public.financial_statement, public.loan,
     public.default_event, public.model_version, public.score, public.guarantee, public.audit_event
