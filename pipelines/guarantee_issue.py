@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Engine, select, text
 
 from creditdb import anonymise as anon
+from creditdb import lookups
 from creditdb.schema import Guarantee, Institution, Loan
 from pipelines.guarantees import GuaranteeDataError, build_book, frame_hash, price_book_frame
 
@@ -57,7 +58,7 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
     problems: list[str] = []
     with engine.begin() as conn:
         inst = Institution.__table__.c
-        ag = conn.execute(select(inst.id, inst.kind).where(inst.code == agency)).first()
+        ag = lookups.institution(conn, agency)
         if ag is None:
             raise GuaranteeDataError(f"unknown institution {agency!r} (--institution)")
         if ag.kind not in AGENCY_KINDS:

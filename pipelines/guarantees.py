@@ -348,13 +348,13 @@ def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str
 
 
 def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10_000, seed: int = 0,
-                    say: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    say: Callable[[str], None] | None = None, *, actor: str) -> dict[str, Any]:
     """Price the stored loans with the approved model's scores and simulate the book.
 
     Call after training, approving and scoring. Returns ``{"loans_priced", "unscored_loans",
     "schedule", "currency", "model_version", "by_category", "total_subsidy_gap_pv",
     "portfolio": {expected_loss, var_999, ...}}`` (amounts in currency units); prints the
-    same with ``say`` (e.g. ``click.echo``) when given. Appends one audit event.
+    same with ``say`` (e.g. ``click.echo``) when given. Appends one audit event by ``actor``.
     """
     from models.fee_schedule import load_schedule
     from models.portfolio import simulate_portfolio
@@ -381,7 +381,7 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     }
     record_run(engine, "guarantee.demo", {"schedule": sched.name, "model_version": out["model_version"],
                                           "loans": tot["loans"], "scenarios": scenarios, "seed": seed},
-               frame_hash(book.loans), frame_hash(priced))
+               frame_hash(book.loans), frame_hash(priced), actor=actor)
     if say:
         cur = pol.currency
         say(f"guarantee pricing ({sched.name} schedule, model {out['model_version']}): "
@@ -397,10 +397,10 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     return out
 
 
-def record_run(engine: Engine, action: str, details: dict[str, Any], input_hash: str, output_hash: str) -> int:
-    """Append one audit event for a pricing run (own transaction); returns its id."""
+def record_run(engine: Engine, action: str, details: dict[str, Any], input_hash: str, output_hash: str, *,
+               actor: str) -> int:
+    """Append one audit event by ``actor`` for a pricing run (own transaction); returns its id."""
     from creditdb import audit
-    from creditdb.settings import get_settings
 
     with engine.begin() as conn:
-        return audit.append(conn, get_settings().actor, action, details, input_hash, output_hash)
+        return audit.append(conn, actor, action, details, input_hash, output_hash)

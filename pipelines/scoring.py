@@ -373,7 +373,7 @@ def write_results(frame: pd.DataFrame, out: Path) -> None:
     if out.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(out, index=False)
         return
-    from creditdb.output import write_safe_csv
+    from creditdb.safe_csv import write_safe_csv
 
     write_safe_csv(frame, out)
 

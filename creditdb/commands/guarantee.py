@@ -433,12 +433,14 @@ def portfolio(
     if from_db:
         import hashlib
 
+        from creditdb.settings import get_settings
         from pipelines.guarantees import frame_hash, record_run
 
         summary["audit_event"] = record_run(
             open_engine(create=False), "guarantee.portfolio",
             {"source": file, "loans": n, "scenarios": scenarios, "seed": seed, "method": method, "fund": fund},
-            frame_hash(df), hashlib.sha256(to_json(result.to_dict()).encode()).hexdigest())
+            frame_hash(df), hashlib.sha256(to_json(result.to_dict()).encode()).hexdigest(),
+            actor=get_settings().actor)
     if html_out:
         Path(html_out).write_text(_html_report(summary, _histogram_png(result, fund), file), encoding="utf-8")
     if json_out == "-":

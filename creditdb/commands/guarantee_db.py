@@ -33,12 +33,13 @@ def audit_quote(firm: dict[str, Any], loan, row: dict[str, Any]) -> None:
     import hashlib
     import json
 
+    from creditdb.settings import get_settings
     from pipelines.guarantees import frame_hash, record_run
 
     out = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
     record_run(open_engine(create=False), "guarantee.quote",
                {"firm_id": firm["firm_id"], "score_id": firm["score_id"], "model_version": firm["model_version"],
-                "pd": firm["pd"]}, frame_hash(loan), out)
+                "pd": firm["pd"]}, frame_hash(loan), out, actor=get_settings().actor)
 
 
 def db_portfolio_loans(policy, issued_only: bool, as_json: bool):
@@ -90,6 +91,7 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
       creditdb guarantee price-book --term-structure migration --out book.csv --json
     """
     from creditdb.commands.guarantee import _policy, _schedule, _write
+    from creditdb.settings import get_settings
     from pipelines.guarantees import GuaranteeDataError, category_summary, frame_hash, record_run, totals
     from pipelines.guarantees import price_book as run_price_book
 
@@ -99,12 +101,10 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     pol = _policy(policy_file, reinsurance, as_json)
     engine = open_engine()
     if institution is not None:
-        from sqlalchemy import select
-
-        from creditdb.schema import Institution
+        from creditdb.lookups import institution as find_institution
 
         with engine.connect() as conn:
-            if conn.execute(select(Institution.id).where(Institution.code == institution)).first() is None:
+            if find_institution(conn, institution) is None:
                 reject(f"unknown institution {institution!r} (--institution)", as_json=as_json)
     migration = None
     if term_structure == "migration":
@@ -126,7 +126,8 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
     cats, tot = category_summary(priced), totals(priced)
     event = record_run(engine, "guarantee.price_book",
                        {"institution": institution, "schedule": sched.name, "model_version": book.model_version["version"],
-                        "term_structure": term_structure, "loans": tot["loans"], "out": str(out)}, frame_hash(book.loans), frame_hash(priced))
+                        "term_structure": term_structure, "loans": tot["loans"], "out": str(out)},
+                       frame_hash(book.loans), frame_hash(priced), actor=get_settings().actor)
     summary = {"ok": True, "out": out, "schedule": sched.name, "currency": pol.currency,
                "model_version": book.model_version["version"], "unscored_loans": book.unscored_loans,
                "repaid_loans": book.repaid_loans,

@@ -32,8 +32,7 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
       creditdb institution add BK1 --name "First Regional Bank" --kind bank --country JP
       creditdb institution add BK2 --name "Second Bank" --kind bank --country JP --db-role bk2_app
     """
-    from sqlalchemy import select
-
+    from creditdb import lookups
     from creditdb.db import session_scope
     from creditdb.schema import Institution
 
@@ -45,7 +44,7 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
             reject(f"{what} must be 1 to {column.type.length} characters (got {len(value)})", as_json=as_json)
     engine = open_engine()
     with session_scope(engine) as s:
-        if s.scalar(select(Institution).where(Institution.code == code)) is not None:
+        if lookups.institution(s.connection(), code) is not None:
             reject(f"institution {code!r} already exists", as_json=as_json)
         inst = Institution(code=code, name=name, kind=kind, country=country)
         s.add(inst)
