@@ -502,7 +502,8 @@ def price_loans(
             fee_pv = fee_nominal
         charged = fee_pv / base_pv
         out.update(
-            category=pd.Categorical.from_codes(schedule.category_index(p, no_stmt), schedule.labels), schedule_rate=sched_rate, fee_charged=fee_nominal,
+            category=pd.Categorical.from_codes(schedule.category_index(p, no_stmt), schedule.labels),
+            schedule_rate=sched_rate, fee_charged=fee_nominal,
             fee_charged_pv=fee_pv, charged_rate=charged, subsidy_gap_rate=out["break_even_rate"] - charged,
             subsidy_gap_pv=cost_pv - fee_pv,
         )

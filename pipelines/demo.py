@@ -55,7 +55,7 @@ def run_demo(engine: Engine, *, firms: int = 5000, years: int = 8, banks: int = 
             res = submit_file(engine, kind, path, bank, key=key, actor=actor)
             results.append(res)
             if res.status == "duplicate":
-                say(f"  {bank} {kind:<10} already loaded as submission {res.duplicate_of['submission_id']}")
+                say(f"  {bank} {kind:<10} already loaded as submission {(res.duplicate_of or {}).get('submission_id')}")
                 continue
             say(f"  {bank} {kind:<10} {res.status:<8} {res.rows_loaded:>7,} loaded  {res.rows_rejected:>5,} rejected"
                 f"  {res.warnings:>5,} warnings  new firms {res.firms_new:>6,}  linked {res.firms_linked:>5,}")

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select, text
 
 from creditdb import anonymise as anon
 from creditdb import lookups
+from creditdb.anonymise import Key
 from creditdb.schema import Guarantee, Institution, Loan
 from pipelines.guarantees import GuaranteeDataError, build_book, frame_hash, price_book_frame
 
@@ -43,7 +44,7 @@ class IssueRequest:
         return f"{at}loan {self.bank}:{self.loan_key}"
 
 
-def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], *, key: bytes, actor: str,
+def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], *, key: Key, actor: str,
                      policy: Any, schedule: Any, issued_on: dt.date | None = None) -> list[dict[str, Any]]:
     """Issue guarantees in one transaction; returns the recorded rows.
 

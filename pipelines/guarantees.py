@@ -34,6 +34,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from creditdb import lookups
+from creditdb.anonymise import Key
 from creditdb.bulk import lookup
 from creditdb.schema import FinancialStatement, Institution, Loan
 
@@ -112,14 +113,14 @@ def loans_frame(
     conn: Connection, institution: str | None = None, loan_ids: list[int] | None = None
 ) -> pd.DataFrame:
     """Stored loans (optionally of one institution or by id) with their institution code."""
-    l, i = Loan.__table__.c, Institution.__table__.c
-    stmt = select(l.id, l.firm_id, i.code.label("institution"), l.origination_date, l.maturity_date, l.currency,
-                  l.amount, l.outstanding, l.interest_rate, l.amortization, l.secured, l.guarantee_coverage
-                  ).join(Institution.__table__, i.id == l.institution_id).order_by(l.id)
+    ln, i = Loan.__table__.c, Institution.__table__.c
+    stmt = select(ln.id, ln.firm_id, i.code.label("institution"), ln.origination_date, ln.maturity_date, ln.currency,
+                  ln.amount, ln.outstanding, ln.interest_rate, ln.amortization, ln.secured, ln.guarantee_coverage
+                  ).join(Institution.__table__, i.id == ln.institution_id).order_by(ln.id)
     if institution is not None:
         stmt = stmt.where(i.code == institution)
     if loan_ids is not None:
-        stmt = stmt.where(l.id.in_([int(x) for x in loan_ids]))
+        stmt = stmt.where(ln.id.in_([int(x) for x in loan_ids]))
     cols = ["loan_id", "firm_id", "institution", "origination_date", "maturity_date", "currency", "amount_orig",
             "outstanding", "rate", "amortization", "secured", "guarantee_coverage"]
     return pd.DataFrame(conn.execute(stmt).all(), columns=cols)
@@ -288,7 +289,7 @@ def totals(priced: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def portfolio_inputs(book: pd.DataFrame, policy: Any) -> dict[str, np.ndarray]:
+def portfolio_inputs(book: pd.DataFrame, policy: Any) -> dict[str, Any]:
     """Arrays for ``simulate_portfolio``: PD, LGD by secured flag, EAD = covered outstanding
     net of reinsurance (currency units), sales in EUR millions."""
     secured = book["secured"].to_numpy(dtype=bool)
@@ -320,7 +321,7 @@ def issued_book(conn: Connection, policy: Any) -> Book:
     return book
 
 
-def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str) -> dict[str, Any]:
+def firm_score(conn: Connection, key: Key, institution: str, borrower_key: str) -> dict[str, Any]:
     """Approved model's latest score of the firm a bank knows by ``borrower_key``.
 
     Returns firm_id, score_id, pd, grade, fee_category, scored_at, model_version and the

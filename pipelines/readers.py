@@ -136,7 +136,8 @@ def iter_chunks(info: FileInfo, columns: list[str] | None = None,
     """Yield DataFrames of at most ``chunk_rows`` rows, indexed by file row number.
 
     CSV columns come as text (missing = NA); Parquet columns keep their types. The
-    index is the row number (CSV: header = row 1; Parquet: n-th record = row n). ``columns`` restricts the read to those present in the file.
+    index is the row number (CSV: header = row 1; Parquet: n-th record = row n).
+    ``columns`` restricts the read to those present in the file.
     """
     wanted = [c for c in (columns or info.columns) if c in info.columns]
     if info.format == "csv":

@@ -11,8 +11,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.rating import load_spec
-from models.ratios import FEATURE_NAMES
 from models.rating_dask import TOLERANCE, within_tolerance
+from models.ratios import FEATURE_NAMES
 from pipelines import synth
 from pipelines.features import training_table
 from tests.synth_frames import synth_frames

@@ -62,7 +62,7 @@ def _check(df, path: str, required: tuple[str, ...], as_json: bool) -> None:
         required = ("loan_id", *required)
     problems = validate_loans(df, limit=MAX_PROBLEMS, required=required)
     if problems:
-        more = " (first %d shown)" % MAX_PROBLEMS if len(problems) >= MAX_PROBLEMS else ""
+        more = f" (first {MAX_PROBLEMS} shown)" if len(problems) >= MAX_PROBLEMS else ""
         lines = [f"{path}: {p}" for p in problems]
         reject(
             f"{path}: {len(problems)} invalid field(s){more}:\n  " + "\n  ".join(lines),
@@ -111,7 +111,8 @@ def guarantee() -> None:
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def quote(
-    pd_: float | None, firm_of: str | None, firm_inst: str | None, borrower_key: str | None, amount: float, tenor: float, coverage: float | None, lgd: float | None, amortization: str,
+    pd_: float | None, firm_of: str | None, firm_inst: str | None, borrower_key: str | None, amount: float,
+    tenor: float, coverage: float | None, lgd: float | None, amortization: str,
     rate: float | None, sales: float | None, secured: bool, no_statements: bool, instalments: int | None,
     schedule: str, policy_file: str | None, reinsurance: float | None, as_json: bool,
 ) -> None:
@@ -146,6 +147,7 @@ def quote(
     if by_firm:
         from creditdb.commands.guarantee_db import resolve_firm
 
+        assert firm_inst is not None and borrower_key is not None  # by_firm: both given (checked above)
         firm = resolve_firm(firm_inst, borrower_key, as_json)
         pd_ = firm["pd"]
         if sales is None and firm["sales"] is not None:
@@ -400,6 +402,7 @@ def portfolio(
 
         df, file = db_portfolio_loans(pol, issued_only, as_json)
     else:
+        assert file is not None  # a FILE or --from-db (checked above)
         df = _read_loans(file, as_json)
         _check(df, file, ("pd", "amount"), as_json)
     import pandas as pd

@@ -235,6 +235,7 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
         bank, key = loan_of.split(":", 1)
         requests = [IssueRequest(bank, key, coverage)]
     else:
+        assert file_ is not None  # --loan-of or --file (checked above)
         requests = _read_requests(file_, as_json)
     engine = open_engine()
     try:
