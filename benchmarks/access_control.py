@@ -115,7 +115,8 @@ def main() -> None:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
             conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
     a = out["python_key"]["seconds"]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    with open("/proc/cpuinfo") as info:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), "?")
     print(json.dumps({
         "benchmark": "ingest_access_control_postgresql",
         "rows": len(frame),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 #: values (already prefixed by scope) -> hex digests, same length and order; None stays None
 Hasher = Callable[[list[str]], list[str]]
-Key = Union[bytes, Hasher]
+Key = bytes | Hasher
 
 
 def _normalise(series: pd.Series) -> pd.Series:
@@ -141,4 +141,5 @@ def year(dates: pd.Series) -> pd.Series:
     return pd.to_datetime(dates).dt.year.astype("Int64")
 
 
-__all__ = ["DbHasher", "Hasher", "Key", "borrower_hash", "corporate_pseudonym", "keyed_hash", "loan_hash", "pseudonymiser", "region", "year"]
+__all__ = ["DbHasher", "Hasher", "Key", "borrower_hash", "corporate_pseudonym", "keyed_hash", "loan_hash", "pseudonymiser",
+           "region", "year"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -49,6 +50,7 @@ def copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection was closed"
     cols = ", ".join(f'"{c}"' for c in frame.columns)
     with raw.cursor() as cur, cur.copy(f'COPY "{table_name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
         copy.write(_csv_bytes(frame))
@@ -80,7 +82,7 @@ def _copy_through_temp(conn: Connection, table_name: str, frame: pd.DataFrame, s
     tmp, cols = _empty_temp_like(conn, table_name, list(frame.columns))
     copy_frame(conn, tmp, frame)
     result = conn.execute(text(f'INSERT INTO "{table_name}" ({cols}) SELECT {cols} FROM "{tmp}"{suffix}'))
-    rows = result.all() if fetch else []
+    rows = list(result.all()) if fetch else []
     conn.execute(text(f'DROP TABLE "{tmp}"'))
     return rows
 
@@ -117,18 +119,19 @@ def copy_stream(conn: Connection, table: Table, columns: list[str]) -> Iterator[
     else:
         target, cols = table.name, ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur, WriteBehind[None]("creditdb-copy") as behind:
-        with cur.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT csv)', writer=QueuedLibpqWriter(cur)) as copy:
+    assert raw is not None, "the connection was closed"
+    with raw.cursor() as cur, WriteBehind[None]("creditdb-copy") as behind, \
+            cur.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT csv)', writer=QueuedLibpqWriter(cur)) as copy:
 
-            def write(frame: pd.DataFrame) -> None:
-                # the CSV text of a frame is made (pyarrow, without the GIL) and queued in a
-                # thread; one frame at a time, so memory holds at most two
-                behind.finish()
-                if len(frame):
-                    behind.start(None, lambda: copy.write(_csv_bytes(frame[columns])))
-
-            yield write
+        def write(frame: pd.DataFrame) -> None:
+            # the CSV text of a frame is made (pyarrow, without the GIL) and queued in a
+            # thread; one frame at a time, so memory holds at most two
             behind.finish()
+            if len(frame):
+                behind.start(None, lambda: copy.write(_csv_bytes(frame[columns])))
+
+        yield write
+        behind.finish()
     if rls:
         conn.execute(text(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{target}"'))
         conn.execute(text(f'DROP TABLE "{target}"'))
@@ -173,7 +176,7 @@ def lookup(conn: Connection, table: Table, key: str, values: list, columns: list
     """
     from sqlalchemy import select
 
-    out = []
+    out: list[tuple[Any, ...]] = []
     if table.name == "firm" and key == "pseudonym" and set(columns) <= {"pseudonym", "id"} and not where \
             and rls_active(conn, "firm"):
         for start in range(0, len(values), 20_000):
@@ -229,10 +232,11 @@ def read_frame(conn: Connection, stmt: Select, date_as_object: bool = True) -> p
     types = {c.name: c.type for c in stmt.selected_columns}
     sink = io.BytesIO()
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT csv, HEADER true)", compiled.params) as copy:
-            for block in copy:
-                sink.write(block)
+    assert raw is not None, "the connection was closed"
+    with raw.cursor() as cur, cur.copy(f"COPY ({compiled.string}) TO STDOUT (FORMAT csv, HEADER true)",
+                                       compiled.params) as copy:
+        for block in copy:
+            sink.write(block)
     sink.seek(0)
     table = pacsv.read_csv(sink, convert_options=pacsv.ConvertOptions(
         column_types={c: _arrow_type(t) for c, t in types.items()}, strings_can_be_null=True,

@@ -45,6 +45,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own exits (--help, usage errors): nothing to classify, import nothing
         except Exception as exc:
             from creditdb.db import TRANSIENT_SQLSTATES, sqlstate
             from creditdb.settings import ConfigError

@@ -87,7 +87,9 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "the migration chain has no head"
+    return head
 
 
 def is_initialised(engine: Engine) -> bool:

@@ -101,7 +101,9 @@ def _sqlite_trigger(table: str, kind: str) -> str:
 
 def _pg_execute(conn: Connection, sql: str) -> None:
     """Run ``sql`` through the driver's simple query path (its ``%`` reach the server untouched)."""
-    with conn.connection.driver_connection.cursor() as cur:
+    raw = conn.connection.driver_connection
+    assert raw is not None, "the connection was closed"
+    with raw.cursor() as cur:
         cur.execute(sql)
 
 

@@ -11,7 +11,7 @@ never updated in place: a corrected statement is a new row from a later submissi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -41,6 +44,8 @@ NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    if TYPE_CHECKING:  # every mapped class here is mapped to a Table (SQLAlchemy types it FromClause)
+        __table__: ClassVar[Table]
 
 
 def _now() -> dt.datetime:

@@ -33,6 +33,7 @@ def apply_sql(conn: Connection) -> list[str]:
     if conn.dialect.name != "postgresql":
         raise SecurityError("roles and row-level security exist only in PostgreSQL mode")
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection was closed"
     for name in SQL_FILES:
         with raw.cursor() as cur:
             cur.execute((SQL_DIR / name).read_text(encoding="utf-8"))

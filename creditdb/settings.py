@@ -44,7 +44,7 @@ class Settings:
 def get_settings() -> Settings:
     url = os.environ.get("CREDITDB_URL", DEFAULT_URL)
     if url.startswith("postgresql://") or url.startswith("postgres://"):
-        # Always use psycopg 3 (DESIGN.md): plain postgresql:// would pick psycopg2.
+        # Always use psycopg 3 (the driver this project depends on): plain postgresql:// would pick psycopg2.
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     try:
         actor = os.environ.get("CREDITDB_ACTOR") or getpass.getuser()

@@ -45,6 +45,7 @@ class FeatureBins:
         """Bin label of each value (numeric: bin index; categorical: the category; MISSING)."""
         if self.kind == "numeric":
             v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+            assert self.edges is not None, "a numeric bin has edges"
             idx = np.searchsorted(self.edges, v, side="left").astype(object)
             idx[np.isnan(v)] = MISSING
             return idx
@@ -55,6 +56,7 @@ class FeatureBins:
         """WoE of each value."""
         if self.kind == "numeric":
             v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+            assert self.edges is not None, "a numeric bin has edges"
             table = np.array([self.woe.get(i, 0.0) for i in range(len(self.edges) + 1)])
             out = table[np.searchsorted(self.edges, v, side="left").clip(0, len(self.edges))]
             return np.where(np.isnan(v), self.woe.get(MISSING, 0.0), out)

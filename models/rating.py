@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -158,7 +159,7 @@ class RatingModel:
             raise TypeError(f"text columns must be pandas categoricals: {', '.join(map(str, bad))}")
         params = self.lgb_params(X)
         train = lgb.Dataset(X, label=yv, free_raw_data=True, params={"verbosity": -1})
-        callbacks = []
+        callbacks: list[Callable[..., Any]] = []
         valid_sets = []
         if X_valid is not None:
             yvv = _check_xy(X_valid, y_valid, "validation data")

@@ -43,7 +43,7 @@ def within_tolerance(pd_a: np.ndarray, pd_b: np.ndarray, auc_a: float | None, au
     """Compare two models' PDs (fractions, same rows) and out-of-time AUCs against ``tolerance``."""
     tol = tolerance or TOLERANCE
     diff = np.abs(np.asarray(pd_a, dtype="float64") - np.asarray(pd_b, dtype="float64"))
-    out = {"mean_abs_pd_difference": float(diff.mean()) if len(diff) else 0.0,
+    out: dict[str, Any] = {"mean_abs_pd_difference": float(diff.mean()) if len(diff) else 0.0,
            "p99_abs_pd_difference": float(np.quantile(diff, 0.99)) if len(diff) else 0.0,
            "auc_oot_difference": abs(auc_a - auc_b) if auc_a is not None and auc_b is not None else None}
     out["within"] = all(out[k] is not None and out[k] <= v for k, v in tol.items())

@@ -85,7 +85,7 @@ def number_texts(spec: FeatureSpec, x: np.ndarray, direction: int | None) -> tup
     codes[ok] = kcodes + 1
     odd = ~ok & ~nan  # near a rounding tie, huge or infinite: Python words them
     if odd.any():
-        fmt = "{:.%df}" % decimals
+        fmt = "{:." + str(decimals) + "f}"
         found, sub = _factorize([f"{head} ({fmt.format(w)}{suffix})" for w in v[odd].tolist()])
         codes[odd] = sub + len(vocab)
         vocab += found

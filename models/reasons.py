@@ -11,6 +11,7 @@ the feature table (``models/specs/features.toml``), e.g. "Low equity ratio (8.2%
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -87,7 +88,7 @@ def reason_texts(spec: FeatureSpec | None, feature: str, values: Any, direction:
     return out
 
 
-_NUMBER_FORMATS = {  # the numeric branches of format_value
+_NUMBER_FORMATS: dict[str, Callable[[float], str]] = {  # the numeric branches of format_value
     "ratio": lambda v: f"{v * 100:.1f}%",
     "times": lambda v: f"{v:.1f}\u00d7",
     "days": lambda v: f"{v:.0f} days",
@@ -181,6 +182,8 @@ def top_reason_arrays(contributions: pd.DataFrame | np.ndarray, X: pd.DataFrame,
         names = [c for c in contributions.columns if c != "bias"]
         C = contributions[names].to_numpy(dtype="float64")
     else:
+        if names is None:
+            raise ValueError("names: required with an array of contributions")
         C = np.asarray(contributions, dtype="float64")[:, :len(names)]
     n = len(C)
     k = min(top, len(names))

@@ -135,7 +135,7 @@ def evaluate(features: pd.DataFrame, label: pd.Series, cv: int = 5, seed: int = 
     X = features.reset_index(drop=True)
     folds = list(StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
-    makers = {"lightgbm": lambda: RatingModel(spec), "challenger": lambda: WoEScorecard()}
+    makers: dict[str, Callable[[], Any]] = {"lightgbm": lambda: RatingModel(spec), "challenger": lambda: WoEScorecard()}
     models: dict[str, Any] = {}
     for name, make in makers.items():
         oof = np.full(len(y), np.nan)

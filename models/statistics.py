@@ -74,9 +74,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+#: a cell of a statistics table: its values of the grouping dimensions (ALL on a margin)
+Cell = tuple[Any, ...]
 
 #: Value of a dimension in a margin (subtotal) row.
 ALL = "all"
@@ -157,20 +161,20 @@ def suppress(cells: pd.DataFrame, dims: Sequence[str], k: int) -> pd.Series:
     with ``None``, ``"primary"`` or ``"complementary"``.
     """
     dims = list(dims)
-    status: dict[tuple, str | None] = {}
-    size: dict[tuple, tuple] = {}
+    status: dict[Cell, str | None] = {}
+    size: dict[Cell, tuple[int, int, Cell]] = {}
     for key, firms, statements in zip(cells[dims].itertuples(index=False, name=None), cells["firms"],
                                       cells["statements"], strict=False):
         status[key] = PRIMARY if firms < k else None
         size[key] = (int(firms), int(statements), key)
-    groups: list[tuple[tuple, list[tuple]]] = []
-    for i, d in enumerate(dims):
-        members: dict[tuple, list[tuple]] = {}
+    groups: list[tuple[Cell, list[Cell]]] = []
+    for i in range(len(dims)):
+        by_total: dict[Cell, list[Cell]] = {}
         for key in status:
             if key[i] != ALL:
                 total = key[:i] + (ALL,) + key[i + 1:]
-                members.setdefault(total, []).append(key)
-        groups.extend((total, sorted(m, key=lambda c: size[c])) for total, m in sorted(members.items()))
+                by_total.setdefault(total, []).append(key)
+        groups.extend((total, sorted(m, key=lambda c: size[c])) for total, m in sorted(by_total.items()))
     changed = True
     while changed:
         changed = False

@@ -170,6 +170,7 @@ class _Columns:
 def _goes_left(node: _Node, cols: _Columns, rows: slice, out: np.ndarray) -> None:
     """LightGBM's NumericalDecision / CategoricalDecision for ``rows``, written into ``out`` as 0/1."""
     if not node.numerical:  # NaN and negative codes go right; listed categories go left
+        assert node.table is not None, "a categorical node has its table"
         np.take(node.table, cols.categorical[node.feature][rows], out=out)
         return
     np.less_equal(cols.numeric[(node.feature, node.missing, node.default_left)][rows], node.threshold, out=out,
@@ -197,7 +198,7 @@ def _patterns(tree: _Tree, cols: _Columns) -> np.ndarray:
 
 
 def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
-                  raw: np.ndarray | Future | None = None) -> Contributions:
+                  raw: np.ndarray | Future[np.ndarray] | None = None) -> Contributions:
     """Exact TreeSHAP contributions of ``booster`` for every row of ``X`` (see module docstring).
 
     ``raw``: ``booster.predict(X, raw_score=True)`` when the caller has it already (the
@@ -223,10 +224,8 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
     def tree_table(t: int) -> tuple[np.ndarray, np.ndarray]:
         """(distinct SHAP rows of tree ``t``, row -> index into them)."""
         tree = trees[t]
-        if not tree.nodes:  # a single leaf: its value is all bias
-            code = np.zeros(n, dtype=np.uint16)
-        else:
-            code = _patterns(tree, cols)
+        # a single leaf: its value is all bias
+        code = np.zeros(n, dtype=np.uint16) if not tree.nodes else _patterns(tree, cols)
         if len(tree.nodes) <= MAX_PATTERN_BITS:
             first = np.full(1 << len(tree.nodes), -1, dtype=np.int64)
             first[code] = positions  # some row of each pattern
@@ -272,7 +271,7 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, threads: int = 2,
     values = values_t.T
 
     if raw is None:
-        raw = booster.predict(M, raw_score=True)
+        raw = np.asarray(booster.predict(M, raw_score=True))
     raw = np.asarray(raw.result() if isinstance(raw, Future) else raw, dtype=np.float64)
     if raw.shape != (n,):
         raise ValueError(f"raw scores: expected {n} values, got shape {raw.shape}")

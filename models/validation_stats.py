@@ -581,7 +581,9 @@ def migration_matrix(firm_id: np.ndarray, year: np.ndarray, grade: np.ndarray,
     rates = counts / np.where(rs > 0, rs, 1)
     total = int(counts.sum())
     move = j - i
-    share = (lambda m: _f(m.sum() / total) if total else float("nan"))
+    def share(m: np.ndarray) -> float:
+        return _f(m.sum() / total) if total else float("nan")
+
     return {"grades": [str(g) for g in grades], "counts": counts.tolist(), "rates": rates.tolist(),
             "pairs": total, "share_stable": share(move == 0), "share_within_one": share(np.abs(move) <= 1),
             "share_upgrade": share(move < 0), "share_downgrade": share(move > 0)}
@@ -613,7 +615,8 @@ def herfindahl(grade: np.ndarray, grades: Sequence[Any] | None = None) -> dict[s
 
 
 # ------------------------------------------------------------------------ drivers
-def mean_abs_contribution(contributions: pd.DataFrame, exclude: Sequence[str] = ("bias", "expected_value", "base_value")) -> list[dict[str, Any]]:
+def mean_abs_contribution(contributions: pd.DataFrame,
+                          exclude: Sequence[str] = ("bias", "expected_value", "base_value")) -> list[dict[str, Any]]:
     """Mean absolute contribution (e.g. tree-SHAP, in log-odds units) per feature, largest
     first, with its share of the total. Columns named in ``exclude`` (the bias term) are skipped."""
     cols = [c for c in contributions.columns if c not in set(exclude)]

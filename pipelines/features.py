@@ -26,6 +26,7 @@ Amounts are in currency units; PD horizon one year (12 months) by default.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,7 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
         ranked = base.add_columns(func.row_number().over(partition_by=(s.c.firm_id, s.c.fiscal_year_end),
                                                          order_by=newest_first).label("rn")).subquery()
         forced = select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery()
-    window = {"partition_by": forced.c.firm_id, "order_by": forced.c.fiscal_year_end}
+    window: dict[str, Any] = {"partition_by": forced.c.firm_id, "order_by": forced.c.fiscal_year_end}
     tail = select(*forced.c, func.lead(forced.c.id).over(**window).label("later"),
                   func.lag(forced.c.id, type_=forced.c.id.type).over(**window).label("prev_statement_id"),
                   *[func.lag(forced.c[c], type_=forced.c[c].type).over(**window).label(f"prev_{c}")

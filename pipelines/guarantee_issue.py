@@ -24,6 +24,8 @@ import pandas as pd
 from sqlalchemy import Engine, select, text
 
 from creditdb import anonymise as anon
+from creditdb import lookups
+from creditdb.anonymise import Key
 from creditdb.schema import Guarantee, Institution, Loan
 from pipelines.guarantees import GuaranteeDataError, build_book, frame_hash, price_book_frame
 
@@ -45,7 +47,7 @@ class IssueRequest:
         return f"{at}loan {self.bank}:{self.loan_key}"
 
 
-def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], *, key: bytes, actor: str,
+def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], *, key: Key, actor: str,
                      policy: Any, schedule: Any, issued_on: dt.date | None = None) -> list[dict[str, Any]]:
     """Issue guarantees in one transaction; returns the recorded rows.
 
@@ -60,7 +62,7 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
     problems: list[str] = []
     with engine.begin() as conn:
         inst = Institution.__table__.c
-        ag = conn.execute(select(inst.id, inst.kind).where(inst.code == agency)).first()
+        ag = lookups.institution(conn, agency)
         if ag is None:
             raise GuaranteeDataError(f"unknown institution {agency!r} (--institution)")
         if ag.kind not in AGENCY_KINDS:

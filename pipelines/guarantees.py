@@ -40,6 +40,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from creditdb import lookups
+from creditdb.anonymise import Key
 from creditdb.bulk import lookup
 from creditdb.schema import DefaultEvent, FinancialStatement, Institution, Loan
 
@@ -424,7 +425,7 @@ def issued_book(conn: Connection, policy: Any, as_of: dt.date | None = None) -> 
     return book
 
 
-def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str,
+def firm_score(conn: Connection, key: Key, institution: str, borrower_key: str,
                as_of: dt.date | None = None) -> dict[str, Any]:
     """Approved model's latest score of the firm a bank knows by ``borrower_key``.
 
@@ -464,7 +465,8 @@ def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str
 
 
 def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10_000, seed: int = 0,
-                    say: Callable[[str], None] | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+                    say: Callable[[str], None] | None = None, as_of: dt.date | None = None, *,
+                    actor: str) -> dict[str, Any]:
     """Price the live stored loans on ``as_of`` (default today) with the approved model's
     scores and simulate the book; loans of firms in default are reported as exposure in
     default with the expected claim, not priced.
@@ -472,7 +474,7 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     Call after training, approving and scoring. Returns ``{"loans_priced", "unscored_loans",
     "schedule", "currency", "model_version", "by_category", "total_subsidy_gap_pv",
     "portfolio": {expected_loss, var_999, ...}}`` (amounts in currency units); prints the
-    same with ``say`` (e.g. ``click.echo``) when given. Appends one audit event.
+    same with ``say`` (e.g. ``click.echo``) when given. Appends one audit event by ``actor``.
     """
     from models.fee_schedule import load_schedule
     from models.pricing import load_policy
@@ -502,7 +504,7 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     }
     record_run(engine, "guarantee.demo", {"schedule": sched.name, "model_version": out["model_version"],
                                           "loans": tot["loans"], "scenarios": scenarios, "seed": seed},
-               frame_hash(book.loans), frame_hash(priced))
+               frame_hash(book.loans), frame_hash(priced), actor=actor)
     if say:
         cur = pol.currency
         say(f"guarantee pricing ({sched.name} schedule, model {out['model_version']}): "
@@ -524,10 +526,10 @@ def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10
     return out
 
 
-def record_run(engine: Engine, action: str, details: dict[str, Any], input_hash: str, output_hash: str) -> int:
-    """Append one audit event for a pricing run (own transaction); returns its id."""
+def record_run(engine: Engine, action: str, details: dict[str, Any], input_hash: str, output_hash: str, *,
+               actor: str) -> int:
+    """Append one audit event by ``actor`` for a pricing run (own transaction); returns its id."""
     from creditdb import audit
-    from creditdb.settings import get_settings
 
     with engine.begin() as conn:
-        return audit.append(conn, get_settings().actor, action, details, input_hash, output_hash)
+        return audit.append(conn, actor, action, details, input_hash, output_hash)

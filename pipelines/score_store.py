@@ -18,6 +18,7 @@ checks the references of all of them before the transaction can commit. No appli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from types import TracebackType
 
@@ -81,7 +82,7 @@ class ScoreWriter:
         self.conn, self.model_version_id, self.rows = conn, int(model_version_id), 0
         self._refs: list[pd.DataFrame] = []
         self._stack = ExitStack()
-        self._write = None
+        self._write: Callable[[pd.DataFrame], None] | None = None
 
     def __enter__(self) -> ScoreWriter:
         check_model(self.conn, self.model_version_id)

@@ -36,8 +36,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
 from creditdb import lookups, registry
-from creditdb.overlap import read_ahead
 from creditdb.anonymise import Key
+from creditdb.overlap import read_ahead
 from creditdb.registry import RegistryError
 from creditdb.schema import FinancialStatement, Firm, ModelVersion
 from models import reasons as R
@@ -373,7 +373,7 @@ def write_results(frame: pd.DataFrame, out: Path) -> None:
     if out.suffix.lower() in (".parquet", ".pq"):
         frame.to_parquet(out, index=False)
         return
-    from creditdb.output import write_safe_csv
+    from creditdb.safe_csv import write_safe_csv
 
     write_safe_csv(frame, out)
 

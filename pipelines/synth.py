@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -77,7 +77,7 @@ def _iso(days: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 def last_window_end(start_year: int, years: int) -> dt.date:
     """Latest possible default date of a simulation: December year-ends + 15 months."""
     last = _eom(_month_index(start_year + years - 1, 12) + REPORTING_LAG_MONTHS + WINDOW_MONTHS)
-    return last.astype(dt.date)
+    return cast(dt.date, last.astype(dt.date))
 
 
 def effective_years(start_year: int, years: int, today: dt.date | None = None) -> int:
@@ -396,7 +396,6 @@ def generate(firms: int, years: int, banks: int, seed: int, start_year: int = 20
     # --- defaults, year by year
     n = firms
     fye_m = _month_index(start_year + np.arange(years)[None, :], f.fiscal_month[:, None])  # (n, Y)
-    fye = _eom(fye_m)
     avail = _eom(fye_m + REPORTING_LAG_MONTHS)
     wend = _eom(fye_m + REPORTING_LAG_MONTHS + WINDOW_MONTHS)
     span = (wend - avail).astype(np.int64)
@@ -410,7 +409,7 @@ def generate(firms: int, years: int, banks: int, seed: int, start_year: int = 20
         dflt[:, t] = exists[:, t] & (u[:, t] < pd_true[:, t])
         alive &= ~dflt[:, t]
     ddate_mat = avail + offs.astype("timedelta64[D]")
-    firm_defaulted = dflt.any(axis=1)
+    firm_defaulted = np.asarray(dflt.any(axis=1))
     firm_ddate = np.where(firm_defaulted, ddate_mat[np.arange(n), dflt.argmax(axis=1)], as_of)
 
     # --- firm-year panel, firm-major; text columns are taken from firm-level arrays

@@ -241,6 +241,7 @@ def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float,
     dev = pd.concat([parts["fit"], parts["valid"]])
     out["grade_distribution_dev"] = grade_distribution(tm.calibration.predict(score(dev)),
                                                        dev["label"].to_numpy())
+    assert tm.challenger.logit_ is not None, "the challenger is fitted by training"
     out["challenger"] = {"kind": "logistic regression on weight-of-evidence bins (models.challenger.WoEScorecard)",
                          "n_bins": tm.challenger.n_bins, "C": tm.challenger.C,
                          "coefficients": {c: float(v) for c, v in zip(tm.challenger.bins_,

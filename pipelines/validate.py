@@ -357,7 +357,7 @@ class Validator:
             meta = cfg.meta
             column = cfg.kwargs.get("column") or cfg.kwargs.get("column_A")
             for row in r.result.get("unexpected_index_list") or []:
-                row = int(row if not isinstance(row, dict) else row.get("row"))
+                row = int(row if not isinstance(row, dict) else row["row"])
                 if meta["rule"] == "value.required" and (row, column) in typed_bad:
                     continue  # already reported as a value that does not parse
                 issues.append(Issue(row, *self._where(raw, typed, row, column, cfg.kwargs),

@@ -16,7 +16,7 @@ def synth_frames(data) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     generator's true PD per firm and fiscal year end.
     """
     parts = []
-    for i, (code, raw) in enumerate(data.statements.items()):
+    for i, raw in enumerate(data.statements.values()):
         typed, _ = coerce("statements", raw)
         typed["firm_id"] = raw["corporate_number"].astype(str).to_numpy()
         typed["received_at"] = i

@@ -1,4 +1,5 @@
-"""Fee schedules as data: Japan's CGC table (DOMAIN.md), KODIT-like bands, SBA-like flat fee."""
+"""Fee schedules as data: Japan's CGC table (CGC Tokyo, Yamanashi, Shiga fee pages), KODIT-like bands,
+SBA-like flat fee."""
 
 from __future__ import annotations
 

@@ -315,7 +315,7 @@ def test_demo_guarantees_function(book):
 
     score_all(book)
     lines: list[str] = []
-    out = demo_guarantees(book.engine, scenarios=1000, seed=2, say=lines.append, as_of=AS_OF)
+    out = demo_guarantees(book.engine, scenarios=1000, seed=2, say=lines.append, as_of=AS_OF, actor="pytest")
     ref = reference(list(range(5)))
     pol = load_policy()
     expect = price_loans(ref, pol, load_schedule("japan"))

@@ -1,4 +1,4 @@
-"""IRB formula against the Basel II Annex 5 table (DOMAIN.md) and the Vasicek closed form."""
+"""IRB formula against the Basel II Annex 5 table (BCBS, June 2006) and the Vasicek closed form."""
 
 from __future__ import annotations
 

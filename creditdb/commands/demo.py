@@ -35,120 +35,14 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
       mkdir try && cd try && creditdb demo
       creditdb demo --firms 1000 --years 5 --json
     """
-    from sqlalchemy import func, select
-
     from creditdb.anonymise import pseudonymiser
-    from creditdb.db import session_scope
     from creditdb.output import open_engine
-    from creditdb.schema import Firm, Institution, Submission
     from creditdb.settings import get_settings
-    from pipelines import synth
-    from pipelines.ingest import submit_file
+    from pipelines.demo import run_demo
 
-    say = (lambda *a, **k: None) if as_json else click.echo
     engine = open_engine()
-    settings = get_settings()
-    key = pseudonymiser(engine, settings)
-    say(f"database: {engine.url.render_as_string(hide_password=True)}")
-    say(f"1/6 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
-    data = synth.generate(firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate)
-    synth.write(data, out_dir)
-    with session_scope(engine) as s:
-        for row in data.institutions.itertuples():
-            if s.scalar(select(Institution).where(Institution.code == row.code)) is None:
-                s.add(Institution(code=row.code, name=row.name, kind=row.kind, country=row.country))
-    say("2/6 submitting every bank's statements, loans and defaults ...")
-    results = []
-    for kind in ("statements", "loans", "defaults"):
-        for bank in data.institutions.code:
-            path = out_dir / bank / f"{kind}.csv"
-            res = submit_file(engine, kind, path, bank, key=key, actor=settings.actor)
-            results.append(res)
-            if res.status == "duplicate":
-                say(f"  {bank} {kind:<10} already loaded as submission {res.duplicate_of['submission_id']}")
-                continue
-            say(f"  {bank} {kind:<10} {res.status:<8} {res.rows_loaded:>7,} loaded  {res.rows_rejected:>5,} rejected"
-                f"  {res.warnings:>5,} warnings  new firms {res.firms_new:>6,}  linked {res.firms_linked:>5,}")
-            for issue in res.issues[:2]:
-                say(f"      e.g. {path}, row {issue['row']}, column '{issue['column']}' = {issue['value']!r}: "
-                    f"{issue['message']}")
-    import datetime as _dt
-
-    from pipelines.scoring import score_firms
-    from pipelines.training import TrainingError, train
-
-    cutoff = _dt.date.fromisoformat(data.meta["as_of"])
-    say(f"3/6 training the rating model at cut-off {cutoff} ...")
-    rating: dict = {}
-    try:
-        tm, outcome = train(engine, cutoff, actor=settings.actor)
-        m = tm.metrics
-        rating = {"version": outcome["version"], "new": outcome["created"], "cutoff": cutoff.isoformat(),
-                  "auc_oot_model": m["auc"]["model"].get("oot"), "auc_oot_challenger": m["auc"]["challenger"].get("oot"),
-                  "oot_statements": m["samples"]["oot"]["n"], "oot_defaults": m["samples"]["oot"]["defaults"]}
-        say(f"  model {outcome['version']} ({'registered' if outcome['created'] else 'already registered'}): "
-            f"out-of-time AUC {rating['auc_oot_model']:.4f}, challenger (WoE logistic) "
-            f"{rating['auc_oot_challenger']:.4f} on {rating['oot_statements']:,} statements "
-            f"({rating['oot_defaults']:,} defaults)")
-        say("4/6 validating it and approving it as the demo supervisor ...")
-        from creditdb.approval import ApprovalError, approve
-        from pipelines.model_validation import validate
-        from pipelines.validation_report import render_html
-
-        vres = validate(engine, outcome["version"], actor=settings.actor)
-        report = out_dir / "validation_report.html"
-        report.write_text(render_html(vres), encoding="utf-8")
-        lights = [r["traffic_light"] for r in vres["calibration"]["by_grade"]]
-        rating["validation_report"] = str(report)
-        rating["traffic_lights"] = {c: lights.count(c) for c in ("green", "yellow", "red")}
-        try:
-            with engine.begin() as conn:
-                approve(conn, outcome["version"], by="demo supervisor", note="approved by creditdb demo",
-                        actor=settings.actor)
-            rating["approved"] = True
-        except ApprovalError as exc:  # already approved on an earlier run
-            rating["approved"] = str(exc)
-        say(f"  report {report}: AUC {vres['discrimination']['auc']['auc']:.4f}, grade traffic lights "
-            + ", ".join(f"{k} {v}" for k, v in rating["traffic_lights"].items()) + "; model approved")
-        say("5/6 scoring every firm with the approved model ...")
-        scored = score_firms(engine, None, cutoff, actor=settings.actor)
-        rating["scored_firms"] = scored["firms"]
-        rating["grades"] = scored["grades"]
-        say(f"  {scored['firms']:,} firms scored, mean PD {scored['mean_pd'] * 100:.2f}%; grades: "
-            + ", ".join(f"{g}:{n:,}" for g, n in scored["grades"].items() if n))
-        say("6/6 pricing the demo loans as guarantees (Japan's fee schedule) and simulating the book ...")
-        from pipelines.guarantees import GuaranteeDataError, demo_guarantees
-
-        try:
-            guarantees = demo_guarantees(engine, schedule="japan", scenarios=10_000, seed=seed, say=say,
-                                         as_of=cutoff)
-        except GuaranteeDataError as exc:  # no scored loans
-            say(f"  guarantees skipped: {exc}")
-            guarantees = {"error": str(exc)}
-    except TrainingError as exc:
-        say(f"  rating model not trained: {exc}")
-        rating = {"error": str(exc)}
-        guarantees = {"error": "no rating model"}
-    with engine.connect() as conn:
-        n_firms = conn.execute(select(func.count()).select_from(Firm)).scalar_one()
-        n_subs = conn.execute(select(func.count()).select_from(Submission)).scalar_one()
-    summary = {
-        "database": engine.url.render_as_string(hide_password=True),
-        "files": str(out_dir),
-        "firms_in_database": n_firms,
-        "submissions": n_subs,
-        "rows_loaded": sum(r.rows_loaded for r in results),
-        "rows_rejected": sum(r.rows_rejected for r in results),
-        "firms_linked_across_banks": sum(r.firms_linked for r in results),
-        "rating": rating,
-        "guarantees": guarantees,
-        "results": [{"institution": r.institution, "kind": r.kind, "status": r.status, "rows_loaded": r.rows_loaded,
-                     "rows_rejected": r.rows_rejected, "submission_id": r.submission_id} for r in results],
-    }
+    summary = run_demo(engine, firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate,
+                       out_dir=out_dir, key=pseudonymiser(engine, get_settings()), actor=get_settings().actor,
+                       on_event=(lambda line: None) if as_json else click.echo)
     if as_json:
         emit_json(summary)
-        return
-    say(f"\nloaded {summary['rows_loaded']:,} rows, rejected {summary['rows_rejected']:,}; "
-        f"{n_firms:,} firms in the database, {summary['firms_linked_across_banks']:,} submitted by a second bank "
-        "and linked by corporate-number pseudonym.")
-    say("next: creditdb submissions list | creditdb model list | creditdb score lookup --institution BK1 KEY")

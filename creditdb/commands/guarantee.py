@@ -281,6 +281,7 @@ def portfolio(
 
         df, file, _book = db_portfolio_loans(pol, issued_only, as_json, as_of.date() if as_of else None)
     else:
+        assert file is not None  # a FILE or --from-db (checked above)
         df = _read_loans(file, as_json)
         _check(df, file, ("pd", "amount"), as_json)
     if len(df) == 0:
@@ -301,12 +302,14 @@ def portfolio(
     if from_db:
         import hashlib
 
+        from creditdb.settings import get_settings
         from pipelines.guarantees import frame_hash, record_run
 
         summary["audit_event"] = record_run(
             open_engine(create=False), "guarantee.portfolio",
             {"source": file, "loans": len(df), "scenarios": scenarios, "seed": seed, "method": method, "fund": fund},
-            frame_hash(df), hashlib.sha256(to_json(result.to_dict()).encode()).hexdigest())
+            frame_hash(df), hashlib.sha256(to_json(result.to_dict()).encode()).hexdigest(),
+            actor=get_settings().actor)
     if html_out:
         from pipelines.guarantee_report import render_html
 

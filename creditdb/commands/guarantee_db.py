@@ -51,12 +51,13 @@ def audit_quote(firm: dict[str, Any], loan: dict[str, Any], row: dict[str, Any])
     import pandas as pd
 
     from creditdb.output import to_json
+    from creditdb.settings import get_settings
     from pipelines.guarantees import frame_hash, record_run
 
     out = hashlib.sha256(to_json(row).encode()).hexdigest()
     record_run(open_engine(create=False), "guarantee.quote",
                {"firm_id": firm["firm_id"], "score_id": firm["score_id"], "model_version": firm["model_version"],
-                "pd": firm["pd"]}, frame_hash(pd.DataFrame([loan])), out)
+                "pd": firm["pd"]}, frame_hash(pd.DataFrame([loan])), out, actor=get_settings().actor)
 
 
 def db_portfolio_loans(policy, issued_only: bool, as_json: bool, as_of: dt.date | None = None):
@@ -117,6 +118,7 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
       creditdb guarantee price-book --term-structure migration --out book.csv --json
     """
     from creditdb.commands.guarantee_common import _policy, _print_categories, _schedule, _write
+    from creditdb.settings import get_settings
     from pipelines.guarantees import GuaranteeDataError, category_summary, frame_hash, record_run, totals
     from pipelines.guarantees import price_book as run_price_book
 
@@ -155,7 +157,7 @@ def price_book(institution: str | None, schedule: str, policy_file: str | None, 
                         "model_version": book.model_version["version"],
                         "term_structure": term_structure, "loans": tot["loans"], "out": str(out),
                         "as_of": book.as_of.isoformat() if book.as_of else None},
-                       frame_hash(book.loans), frame_hash(priced))
+                       frame_hash(book.loans), frame_hash(priced), actor=get_settings().actor)
     summary = {"ok": True, "out": out, "schedule": sched.name, "currency": pol.currency,
                "model_version": book.model_version["version"], **book.left_out(),
                "in_default": book.in_default.to_dict("records"),
@@ -263,6 +265,7 @@ def issue(agency: str, loan_of: str | None, file_: str | None, coverage: float |
         bank, key = loan_of.split(":", 1)
         requests = [IssueRequest(bank, key, coverage)]
     else:
+        assert file_ is not None  # --loan-of or --file (checked above)
         requests = _read_requests(file_, as_json)
     engine = open_engine()
     try:

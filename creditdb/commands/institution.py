@@ -38,8 +38,11 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
       creditdb institution add BK1 --name "First Regional Bank" --kind bank --country JP
       creditdb institution add BK2 --name "Second Bank" --kind bank --country JP --db-role bk2_app
     """
-    from sqlalchemy import select
+    from typing import cast
 
+    from sqlalchemy import String
+
+    from creditdb import lookups
     from creditdb.db import session_scope
     from creditdb.schema import Institution
 
@@ -47,11 +50,12 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
     if len(country) != 2 or not country.isalpha():
         raise click.BadParameter("must be an ISO 3166-1 alpha-2 code such as JP", param_hint="--country")
     for what, value, column in (("code", code, Institution.__table__.c.code), ("--name", name, Institution.__table__.c.name)):
-        if not value.strip() or len(value) > column.type.length:
-            reject(f"{what} must be 1 to {column.type.length} characters (got {len(value)})", as_json=as_json)
+        limit = cast(String, column.type).length or 0
+        if not value.strip() or len(value) > limit:
+            reject(f"{what} must be 1 to {limit} characters (got {len(value)})", as_json=as_json)
     engine = open_engine()
     with session_scope(engine) as s:
-        if s.scalar(select(Institution).where(Institution.code == code)) is not None:
+        if lookups.institution(s.connection(), code) is not None:
             reject(f"institution {code!r} already exists", as_json=as_json)
         inst = Institution(code=code, name=name, kind=kind, country=country)
         s.add(inst)

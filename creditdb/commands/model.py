@@ -267,12 +267,13 @@ def show(version: str, as_json: bool) -> None:
       creditdb model show rating-0123456789ab
     """
     from creditdb import registry
+    from pipelines.model_card import model_card
 
     rec = _get_record(version, as_json)
     if as_json:
-        emit_json({"ok": True, **registry.summary(rec), "model_card": registry.model_card(rec)})
+        emit_json({"ok": True, **registry.summary(rec), "model_card": model_card(rec)})
     else:
-        click.echo(registry.model_card(rec))
+        click.echo(model_card(rec))
 
 
 @model.command("export")
@@ -289,10 +290,10 @@ def export(version: str, out_dir: str, as_json: bool) -> None:
     """
     from pathlib import Path
 
-    from creditdb import registry
+    from pipelines.model_card import export as export_model
 
     rec = _get_record(version, as_json)
-    paths = registry.export(rec, Path(out_dir))
+    paths = export_model(rec, Path(out_dir))
     if as_json:
         emit_json({"ok": True, "version": version, "files": [str(p) for p in paths],
                    "artifact_sha256": rec["artifact_sha256"]})

@@ -80,12 +80,16 @@ def approve(version: str, by: str, note: str, as_json: bool) -> None:
     Example:
       creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11"
     """
+    from typing import cast
+
+    from sqlalchemy import String
+
     from creditdb.approval import ApprovalError
     from creditdb.approval import approve as run
     from creditdb.schema import ModelVersion
     from creditdb.settings import get_settings
 
-    limit = ModelVersion.__table__.c.approved_by.type.length
+    limit = cast(String, ModelVersion.__table__.c.approved_by.type).length or 0
     if not by.strip() or len(by) > limit:
         reject(f"--by must be 1 to {limit} characters (got {len(by)})", as_json=as_json)
     engine = open_engine()
