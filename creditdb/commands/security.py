@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from creditdb.output import emit_json, open_engine, reject
@@ -26,26 +28,45 @@ def _pg_engine(as_json: bool):
 
 
 @security.command("apply")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Session limits per group role (TOML; default: the shipped creditdb/policy/roles.toml).")
 @click.option("--json", "as_json", is_flag=True)
-def apply_(as_json: bool) -> None:
-    """Re-apply roles, grants, policies and functions (as the tables' owner).
+def apply_(policy_path: Path | None, as_json: bool) -> None:
+    """Re-apply roles, grants, policies, functions and session limits (as the tables' owner).
 
-    The migration applies them when the schema is created; run this after tables
-    were added or privileges changed by hand. Idempotent.
+    The migration applies the SQL when the schema is created; run this after tables
+    were added, privileges changed by hand, or logins created. Each LOGIN of a
+    creditdb group gets its group's statement, idle-in-transaction and lock timeouts
+    and connection limit from the policy file (needs CREATEROLE). Run as a superuser,
+    it also revokes large-object creation (deploy/sql/superuser.sql; otherwise it says
+    so). Idempotent.
 
     \b
     Example:
       CREDITDB_URL=postgresql://creditdb_owner@db/credit creditdb security apply
+      creditdb security apply --policy /etc/creditdb/roles.toml --json
     """
-    from creditdb.security import apply_sql
+    from creditdb.security import SUPERUSER_FILE, SecurityError, apply_role_limits, apply_sql, load_role_policy
 
     engine = _pg_engine(as_json)
-    with engine.begin() as conn:
-        files = apply_sql(conn)
+    try:
+        policy = load_role_policy(policy_path)
+        with engine.begin() as conn:
+            files = apply_sql(conn)
+            limits = apply_role_limits(conn, policy)
+    except SecurityError as exc:
+        reject(str(exc), as_json=as_json)
+    skipped = [] if SUPERUSER_FILE in files else [SUPERUSER_FILE]
     if as_json:
-        emit_json({"ok": True, "applied": files})
-    else:
-        click.echo("applied " + ", ".join(files))
+        emit_json({"ok": True, "applied": files, "not_applied": skipped, "limits": limits})
+        return
+    click.echo("applied " + ", ".join(files))
+    for row in limits:
+        click.echo(f"  {row['login']:<24} {row['group']:<22} " + ", ".join(
+            f"{k}={v}" for k, v in row.items() if k not in ("login", "group")))
+    if skipped:
+        click.secho(f"not applied: {SUPERUSER_FILE} needs a superuser (large objects stay creatable); "
+                    f"a DBA runs: psql -d <database> -f deploy/sql/{SUPERUSER_FILE}", fg="yellow")
 
 
 @security.command("bind")
@@ -59,18 +80,16 @@ def bind(code: str, db_role: str, as_json: bool) -> None:
     Example:
       creditdb security bind BK1 bk1_app
     """
-    from creditdb.security import SecurityError, bind_login
+    from creditdb.security import SecurityError, bind_and_audit
+    from creditdb.settings import get_settings
 
     engine = _pg_engine(as_json)
     try:
         with engine.begin() as conn:
-            out = bind_login(conn, code, db_role)
-            from creditdb import audit
-            from creditdb.settings import get_settings
-
-            audit.append(conn, get_settings().actor, "security.bind", out)
+            out = bind_and_audit(conn, code, db_role, get_settings().actor)
     except SecurityError as exc:
         reject(str(exc), as_json=as_json)
+
     if as_json:
         emit_json({"ok": True, **out})
     else:

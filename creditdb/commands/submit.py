@@ -75,6 +75,13 @@ def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool
         key = pseudonymiser(engine, settings)
     except ConfigError as exc:
         reject(str(exc), as_json=as_json)
+    from creditdb.security import SecurityError, acting_for
+
+    try:
+        with engine.connect() as conn:  # a clear refusal before any work (RLS would refuse anyway)
+            acting_for(conn, institution)
+    except SecurityError as exc:
+        reject(f"permission denied: {exc}", as_json=as_json)
     for attempt in range(1, SUBMIT_ATTEMPTS + 1):
         try:
             result = submit_file(engine, kind, file, institution, key=key, actor=settings.actor, strict=strict)
