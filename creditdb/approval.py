@@ -165,8 +165,10 @@ def approve(conn: Connection, version: str, by: str, note: str, actor: str | Non
                             + ". Approve anyway only with --override REASON (recorded in the audit trail)")
     if checked.passed:
         override = None
-    stored_note = note if override is None else (
-        f"{note}\n" if note else "") + f"OVERRIDE of the approval gate: {override} (failed: {'; '.join(checked.failures)})"
+    stored_note = note
+    if override is not None:
+        stored_note = ((note + "\n") if note else "") + (
+            f"OVERRIDE of the approval gate: {override} (failed: {'; '.join(checked.failures)})")
     previous = approved_model(conn)
     now = dt.datetime.now(dt.UTC)
     if previous is not None:

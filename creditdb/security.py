@@ -244,6 +244,106 @@ def acting_for(conn: Connection, code: str) -> None:
                             f"institution {code}'s data (row-level security)")
 
 
+#: the only search_path a function may pin: pg_catalog first, the session's pg_temp
+#: explicitly LAST (unlisted, pg_temp is searched FIRST for relations and types)
+SAFE_SEARCH_PATHS = ("pg_catalog, pg_temp", "pg_catalog,pg_temp")
+_UNQUALIFIED_CAST = re.compile(r"::\s*(?!pg_catalog\.)\"?[A-Za-z_]")
+_CAST_AS = re.compile(r"\bCAST\s*\((?:[^()]|\([^()]*\))*?\bAS\s+(?!pg_catalog\.)\"?([A-Za-z_][A-Za-z0-9_]*)", re.I)
+_RELATION = re.compile(r"\b(?:FROM|JOIN|UPDATE|INSERT\s+INTO|LOCK\s+TABLE|TRUNCATE)\s+(?:ONLY\s+)?"
+                       r"(?!pg_catalog\.|public\.|pg_temp\.)\"?([A-Za-z_][A-Za-z0-9_]*)\b\"?(?!\s*[.(])", re.I)
+_CTE = re.compile(r"(?:\bWITH|,)\s+([A-Za-z_][A-Za-z0-9_]*)\s+AS\s*\(", re.I)
+
+
+def search_path_findings(conn: Connection) -> dict[str, Any]:
+    """Every function, view, policy and trigger of the database, and which of them can
+    resolve a name through the caller's search path (issue 17, item 1).
+
+    * A function of a user schema (not an extension's C function) must pin
+      ``search_path = pg_catalog, pg_temp`` and, in its body, qualify every relation
+      (``public.x``; a relation left unqualified would still be found in the caller's
+      ``pg_temp``, which comes after pg_catalog but before nothing else) and every type
+      it casts to (``pg_catalog.text``). Operators and functions are never looked up in
+      ``pg_temp``, so with pg_catalog first the built-ins win.
+    * Policies and views are stored as parsed trees (names bound when created): each
+      function they call must itself pass the function rule or be a built-in.
+    * A trigger's function must pass the function rule.
+
+    Returns ``{"functions": [...], "views": [...], "policies": [...], "triggers": [...],
+    "findings": [...]}``; the first four list every object examined.
+    """
+    rows = conn.execute(text("""
+        SELECT p.oid, n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name,
+               l.lanname, p.prosrc, p.proconfig, p.prosecdef
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+           AND n.nspname NOT LIKE 'pg_temp%'
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                           AND d.deptype = 'e')
+         ORDER BY 2""")).all()
+    transition = set(conn.execute(text(
+        "SELECT x FROM pg_trigger t, LATERAL (VALUES (t.tgnewtable), (t.tgoldtable)) v(x) WHERE x IS NOT NULL"))
+        .scalars())
+    findings: list[str] = []
+    bad_oids: set[int] = set()
+    functions = []
+    for r in rows:
+        functions.append(r.name)
+        problems = []
+        path = next((c.split("=", 1)[1] for c in (r.proconfig or []) if c.startswith("search_path=")), None)
+        if r.lanname in ("sql", "plpgsql"):
+            if path is None:
+                problems.append("search_path is not pinned (names resolve through the caller's path)")
+            elif path.replace('"', "").strip() not in SAFE_SEARCH_PATHS:
+                problems.append(f"search_path is {path!r}, not 'pg_catalog, pg_temp'")
+            body = re.sub(r"--[^\n]*", "", r.prosrc or "")
+            body = re.sub(r"'(?:[^']|'')*'", "''", body)  # string literals (messages) are not names
+            body = re.sub(r"\bIS\s+(?:NOT\s+)?DISTINCT\s+FROM\b", "IS DISTINCT_FROM", body, flags=re.I)
+            if _UNQUALIFIED_CAST.search(body):
+                problems.append("casts with :: to an unqualified type")
+            problems += [f"casts to the unqualified type {m}" for m in _CAST_AS.findall(body)]
+            ctes = {c.lower() for c in _CTE.findall(body)}
+            for rel in _RELATION.findall(body):
+                if rel.lower() not in ctes and rel not in transition:
+                    problems.append(f"refers to the unqualified relation {rel}")
+        elif r.lanname not in ("c", "internal"):
+            problems.append(f"language {r.lanname} is not checked")
+        if problems:
+            bad_oids.add(r.oid)
+            findings += [f"function {r.name}: {p}" for p in dict.fromkeys(problems)]
+
+    def callees(classid: str, where: str) -> list[Any]:
+        return conn.execute(text(f"""
+            SELECT DISTINCT {where} AS owner_name, d.refobjid AS fn,
+                   (SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                     WHERE p.oid = d.refobjid) AS fn_schema,
+                   d.refobjid::regprocedure::text AS fn_name
+              FROM pg_depend d
+             WHERE d.classid = '{classid}'::regclass AND d.refclassid = 'pg_proc'::regclass""")).all()
+
+    policies = [f"{r.tablename}.{r.policyname}" for r in conn.execute(text(
+        "SELECT tablename, policyname FROM pg_policies WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+        "ORDER BY 1, 2"))]
+    for c in callees("pg_policy", "(SELECT pol.polrelid::regclass::text || '.' || pol.polname FROM pg_policy pol "
+                                  "WHERE pol.oid = d.objid)"):
+        if c.fn in bad_oids:
+            findings.append(f"policy {c.owner_name}: calls {c.fn_name}, which resolves names through the caller")
+    views = [r[0] for r in conn.execute(text(
+        "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"))]
+    for c in callees("pg_rewrite", "(SELECT rw.ev_class::regclass::text FROM pg_rewrite rw WHERE rw.oid = d.objid)"):
+        if c.fn in bad_oids and c.owner_name in views:
+            findings.append(f"view {c.owner_name}: calls {c.fn_name}, which resolves names through the caller")
+    triggers = []
+    for r in conn.execute(text(
+            "SELECT t.tgrelid::regclass::text AS tbl, t.tgname, t.tgfoid, t.tgfoid::regprocedure::text AS fn "
+            "FROM pg_trigger t WHERE NOT t.tgisinternal ORDER BY 1, 2")):
+        triggers.append(f"{r.tbl}.{r.tgname}")
+        if r.tgfoid in bad_oids:
+            findings.append(f"trigger {r.tbl}.{r.tgname}: runs {r.fn}, which resolves names through the caller")
+    return {"functions": functions, "views": views, "policies": policies, "triggers": triggers,
+            "findings": findings}
+
+
 __all__ = ["GROUP_ROLES", "ROLE_POLICY", "SQL_DIR", "SQL_FILES", "SUPERUSER_FILE", "SecurityError", "acting_for",
            "apply_role_limits", "apply_sql", "bind_and_audit", "bind_login", "ensure_key", "has_key",
-           "load_role_policy", "rotate_key", "set_key"]
+           "load_role_policy", "rotate_key", "search_path_findings", "set_key"]

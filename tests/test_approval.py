@@ -76,7 +76,8 @@ def test_gate_refuses_unless_overridden_and_records_the_reason(db):
             "calibration": {**PASSING["calibration"], "portfolio_jeffreys": {"traffic_light": "red"}}}
     with db.engine.begin() as conn:
         _model(conn, "thin", validated=True, report=thin)
-    with db.engine.begin() as conn, pytest.raises(ApprovalError, match="fails the approval gate.*1 defaults.*portfolio"):
+    with db.engine.begin() as conn, pytest.raises(ApprovalError,
+                                                  match="fails the approval gate.*1 defaults.*portfolio"):
         approve(conn, "thin", by="Dr. Sato", note="")
     with db.engine.begin() as conn:
         out = approve(conn, "thin", by="Dr. Sato", note="committee", override="pilot only, re-validate in 2027")
@@ -88,5 +89,6 @@ def test_gate_refuses_unless_overridden_and_records_the_reason(db):
     assert row.status == "approved" and "OVERRIDE of the approval gate: pilot only" in row.approval_note
     assert ev.action == "model.approve" and ev.details["override"] == "pilot only, re-validate in 2027"
     assert ev.details["gate"]["failures"][0] == "the validation sample holds 1 defaults, fewer than 30"
-    assert ev.details["gate"]["policy_sha256"] == hashlib.sha256(load_policy().source and
-                                                                open(load_policy().source, "rb").read()).hexdigest()
+    from creditdb.approval import APPROVAL_POLICY
+
+    assert ev.details["gate"]["policy_sha256"] == hashlib.sha256(APPROVAL_POLICY.read_bytes()).hexdigest()
