@@ -468,3 +468,35 @@ def test_institution_add_with_a_login_is_audited_and_listed(world):
     listed = {r["code"]: r["db_role"] for r in json.loads(w.cli("operator", "institution", "list", "--json").output)}
     assert listed == {"BK1": w.roles["bk1"], "BK2": w.roles["bk2"], "CGC1": w.roles["agency"]}
     assert w.roles["bk1"] in w.cli("operator", "institution", "list").output
+
+
+def test_the_whole_model_workflow_with_separate_logins(tmp_path):
+    """The operator trains, the supervisor validates (writing only the results) and approves; the
+    operator can do neither approval nor a fake retirement; the gate holds until overridden."""
+    from tests.test_rating_db import CUTOFF, load
+
+    w = World(tmp_path, uuid.uuid4().hex[:8])
+    try:
+        load(w.owner, tmp_path, firms=800)
+        r = w.cli("operator", "model", "train", "--cutoff", CUTOFF, "--json")
+        assert r.exit_code == 0, r.output
+        version = json.loads(r.output)["version"]
+        r = w.cli("supervisor", "model", "validate", version, "--json", "-")
+        assert r.exit_code == 0, r.output
+        results = json.loads(r.output)
+        row = w.q("owner", "SELECT trained_by_login, validation_report IS NOT NULL, status FROM model_version "
+                           "WHERE version = :v", v=version)
+        assert row == [(w.roles["operator"], True, "candidate")]
+        ev = w.q("owner", "SELECT action, db_role FROM audit_event WHERE action LIKE 'model.%' ORDER BY id")
+        assert ev == [("model.train", w.roles["operator"]), ("model.validate", w.roles["supervisor"])]
+        r = w.cli("operator", "model", "approve", version, "--by", "Dr. H. Sato", "--override", "x", "--json")
+        assert r.exit_code == 1 and "only a supervisor login" in r.output, r.output
+        r = w.cli("supervisor", "model", "approve", version, "--by", "Dr. H. Sato", "--json")
+        assert r.exit_code == 1 and "fails the approval gate" in r.output  # 800 firms: too few defaults
+        r = w.cli("supervisor", "model", "approve", version, "--by", "Dr. H. Sato", "--override",
+                  "test portfolio", "--json")
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.output)
+        assert out["gate"]["defaults"] == results["sample"]["defaults"] and out["login"] == w.roles["supervisor"]
+    finally:
+        w.close()
