@@ -500,3 +500,19 @@ def test_the_whole_model_workflow_with_separate_logins(tmp_path):
         assert out["gate"]["defaults"] == results["sample"]["defaults"] and out["login"] == w.roles["supervisor"]
     finally:
         w.close()
+
+
+def test_a_world_drops_every_role_it_created(tmp_path):
+    sfx = uuid.uuid4().hex[:8]
+    w = World(tmp_path, sfx)
+    made = set(w.roles.values())
+    assert len(made) == 5 and all(sfx in r for r in made)
+    with _pg_admin().connect() as conn:
+        assert set(conn.execute(text("SELECT rolname FROM pg_roles WHERE rolname LIKE :p"),
+                                {"p": f"%{sfx}"}).scalars()) == made
+    w.close()
+    with _pg_admin().connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pg_roles WHERE rolname LIKE :p"),
+                            {"p": f"%{sfx}"}).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :d"),
+                            {"d": w.dbname}).scalar_one() == 0
