@@ -26,10 +26,15 @@ from typing import Any
 from sqlalchemy import Connection, select, text, update
 
 from creditdb import audit
+from creditdb.lookups import approved_model
 from creditdb.schema import ModelVersion
 
 #: the shipped approval policy
 APPROVAL_POLICY = Path(__file__).with_name("policy") / "approval.toml"
+
+
+__all__ = ["APPROVAL_POLICY", "ApprovalError", "ApprovalPolicy", "GateResult", "approve", "approved_model", "gate",
+           "load_policy"]
 
 
 class ApprovalError(ValueError):
@@ -107,12 +112,6 @@ def gate(report: dict[str, Any], policy: ApprovalPolicy) -> GateResult:
         if out.red:
             out.failures.append("red traffic light: " + ", ".join(out.red))
     return out
-
-
-def approved_model(conn: Connection):
-    """The row of the approved model version, or None."""
-    t = ModelVersion.__table__
-    return conn.execute(select(t).where(t.c.status == "approved")).first()
 
 
 def _check_login(conn: Connection, version: str, trained_by: str | None) -> str | None:
