@@ -25,7 +25,6 @@ from creditdb.schema import Guarantee, Institution, Loan
 from pipelines.guarantees import GuaranteeDataError, build_book, frame_hash, price_book_frame
 
 AGENCY_KINDS = ("guarantee_corporation", "government")
-_ISSUE_LOCK = 727_002  # advisory lock class serialising issues on one loan (loan id = second key)
 
 
 @dataclass
@@ -83,8 +82,10 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
             loan_id, maturity = int(rows[-1].id), rows[-1].maturity_date
             if conn.dialect.name == "postgresql":
                 # a concurrent issue on the same loan waits here and then sees this one's guarantee;
-                # an advisory lock, because an agency may read loans but not lock them FOR UPDATE
-                conn.execute(text("SELECT pg_advisory_xact_lock(:cls, :loan)"), {"cls": _ISSUE_LOCK, "loan": loan_id})
+                # a row lock only agencies and the operator can take (creditdb/sql/rls.sql): an
+                # agency may read loans but not lock them FOR UPDATE, and an advisory key would
+                # let any login block issuing
+                conn.execute(text("SELECT creditdb_lock_loan(:loan)"), {"loan": loan_id})
             if rows[-1].outstanding is not None and rows[-1].outstanding == 0:
                 problems.append(f"{req.where()}: outstanding: the loan is repaid (outstanding 0)")
                 continue

@@ -170,7 +170,7 @@ def test_catalog_check_every_function_view_policy_trigger(world):
     # it looked at every object the access control consists of
     assert {"public.creditdb_my_institution()", "public.creditdb_rotate_key()",
             "public.creditdb_check_fact_rows()", "public.creditdb_model_four_eyes()"} <= set(res["functions"])
-    assert len(res["functions"]) == 11
+    assert len(res["functions"]) == 12
     assert len(res["policies"]) == 42 and "firm.institution_read" in res["policies"]
     assert {"audit_event.audit_event_no_change", "loan.loan_references",
             "model_version.model_version_four_eyes"} <= set(res["triggers"])
@@ -214,7 +214,9 @@ def test_the_old_advisory_key_blocks_nobody(world):
     w = world
     with w.engines["bk2"].connect() as attacker:
         attacker.execute(text("SELECT pg_advisory_lock(727001)"))  # still possible: it guards nothing now
-        for sql in ("SELECT * FROM public.creditdb_audit_lock FOR UPDATE", "LOCK TABLE public.creditdb_audit_lock"):
+        attacker.execute(text("SELECT pg_advisory_lock(727002, l.id) FROM loan l"))  # the old issue-lock keys
+        for sql in ("SELECT * FROM public.creditdb_audit_lock FOR UPDATE", "LOCK TABLE public.creditdb_audit_lock",
+                    "SELECT * FROM public.creditdb_loan_lock FOR UPDATE", "SELECT public.creditdb_lock_loan(1)"):
             with pytest.raises(DBAPIError) as info, w.engines["bk2"].begin() as c2:
                 c2.execute(text(sql))
             assert "permission denied" in str(info.value.orig)

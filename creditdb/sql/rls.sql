@@ -346,6 +346,23 @@ INSERT INTO public.creditdb_audit_lock (id) VALUES (1) ON CONFLICT DO NOTHING;
 REVOKE ALL ON public.creditdb_audit_lock FROM PUBLIC;
 ALTER TABLE public.creditdb_audit_lock ENABLE ROW LEVEL SECURITY;
 
+-- Guarantee issues on one loan are serialised by a row of this owner-only table, taken by
+-- creditdb_lock_loan for the agencies and the operator: a bank cannot block issuing (an
+-- advisory key, as before, any login could hold).
+CREATE TABLE IF NOT EXISTS public.creditdb_loan_lock (loan_id pg_catalog.int4 PRIMARY KEY);
+REVOKE ALL ON public.creditdb_loan_lock FROM PUBLIC;
+ALTER TABLE public.creditdb_loan_lock ENABLE ROW LEVEL SECURITY;
+CREATE OR REPLACE FUNCTION public.creditdb_lock_loan(p_loan pg_catalog.int4) RETURNS pg_catalog.void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    INSERT INTO public.creditdb_loan_lock (loan_id) VALUES (p_loan) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM public.creditdb_loan_lock l WHERE l.loan_id = p_loan FOR UPDATE;
+END
+$fn$;
+REVOKE ALL ON FUNCTION public.creditdb_lock_loan(pg_catalog.int4) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.creditdb_lock_loan(pg_catalog.int4) TO creditdb_operator, creditdb_agency;
+
 -- Appends one event computed by creditdb.audit. The chain linkage (id, prev_hash) is
 -- checked here, so no caller can fork or break the chain. The actor hashed into the event
 -- must be the appending login (session_user; a free-text name is only an annotation in
