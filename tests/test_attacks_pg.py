@@ -167,6 +167,8 @@ def test_catalog_check_every_function_view_policy_trigger(world):
     with world.owner.connect() as conn:
         res = search_path_findings(conn)
     assert res["findings"] == []
+    r = world.cli("supervisor", "security", "check", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["functions"] == res["functions"], r.output
     # it looked at every object the access control consists of
     assert {"public.creditdb_my_institution()", "public.creditdb_rotate_key()",
             "public.creditdb_check_fact_rows()", "public.creditdb_model_four_eyes()"} <= set(res["functions"])
@@ -196,7 +198,17 @@ def test_catalog_check_names_each_kind_of_unsafe_object(world):
         for s in stmts:
             conn.exec_driver_sql(s)
         found = search_path_findings(conn)["findings"]
-        conn.rollback()
+        conn.commit()
+    try:
+        r = w.cli("owner", "security", "check")
+        assert r.exit_code == 1 and "cdbt_bad_rel" in r.output, r.output
+    finally:
+        with w.owner.begin() as conn:
+            for sql in ("DROP TRIGGER cdbt_trg ON public.guarantee", "DROP FUNCTION public.cdbt_trg()",
+                        "DROP VIEW public.cdbt_view", "DROP POLICY cdbt_pol ON public.loan",
+                        "DROP FUNCTION public.cdbt_open(), public.cdbt_bad_path(), public.cdbt_bad_cast(), "
+                        "public.cdbt_bad_rel()"):
+                conn.exec_driver_sql(sql)
     joined = "\n".join(found)
     for expected in ("cdbt_bad_rel(): refers to the unqualified relation institution",
                      "cdbt_bad_cast(): casts to the unqualified type text",
@@ -305,7 +317,7 @@ def test_a_member_cannot_append_events_in_anothers_name(world):
     assert w.q("owner", "SELECT count(*) FROM audit_event")[0][0] == before
     # the CLI's name is only an annotation; audit log shows the login
     r = w.cli("bk2", "audit", "log")
-    assert r.exit_code == 0 and w.roles["bk2"] in r.output and "(as 'bk2')" in r.output, r.output
+    assert r.exit_code == 0 and f"{w.roles['bk2']} (BK2)" in r.output and "(as 'bk2')" in r.output, r.output
     events = w.q("owner", "SELECT actor, db_role FROM audit_event WHERE id > 0")
     assert all(e.actor == e.db_role for e in events if e.db_role)
 

@@ -38,8 +38,13 @@ def log(since: dt.datetime | None, action: str | None, limit: int, as_json: bool
         stmt = stmt.where(t.c.ts >= since.replace(tzinfo=dt.UTC))
     if action:
         stmt = stmt.where(t.c.action.startswith(action))
+    from creditdb.schema import Institution
+
+    inst = Institution.__table__
     with open_engine().connect() as conn:
         rows = conn.execute(stmt.limit(limit)).mappings().all()
+        # a login bound to an institution is shown with its code (others are people or services)
+        bound = dict(conn.execute(select(inst.c.db_role, inst.c.code).where(inst.c.db_role.is_not(None))).all())
     events = [dict(r) for r in rows]
     if as_json:
         emit_json(events)
@@ -50,6 +55,8 @@ def log(since: dt.datetime | None, action: str | None, limit: int, as_json: bool
         # who acted: the login that appended (PostgreSQL), else the actor name; a name the
         # caller gave is only an annotation ("as ...")
         who = e.get("db_role") or e["actor"]
+        if who in bound:
+            who = f"{who} ({bound[who]})"
         note = e["details"].get("as")
         details = ", ".join(f"{k}={v}" for k, v in e["details"].items() if k != "as")
         click.echo(f"{e['id']:>6}  {str(e['ts'])[:19]}  {who:<16} {e['action']:<22} {details}"

@@ -1,12 +1,13 @@
-"""``creditdb security apply|bind|rotate-key``: PostgreSQL roles, RLS and the pseudonym key."""
+"""``creditdb security apply|bind|check|rotate-key``: PostgreSQL roles, RLS, session limits, the key."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from creditdb.output import emit_json, open_engine, reject
+from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
 
 
 @click.group()
@@ -127,3 +128,33 @@ def rotate_key(yes: bool, as_json: bool) -> None:
         click.echo(f"pseudonym key generation {res['generation']}: re-keyed {res['firm']:,} firms, "
                    f"{res['borrower_link']:,} borrower links, {res['loan']:,} loans, "
                    f"{res['default_event']:,} default events")
+
+
+@security.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def check(as_json: bool) -> None:
+    """List every function, view, policy and trigger; name any that can resolve a name
+    through the caller's search path (a planted pg_temp type or table could capture it).
+
+    Exit code 0 when there is no finding, 1 otherwise. Run after changing the SQL.
+
+    \b
+    Example:
+      creditdb security check --json
+    """
+    from creditdb.security import search_path_findings
+
+    engine = _pg_engine(as_json)
+    with engine.connect() as conn:
+        res = search_path_findings(conn)
+    if as_json:
+        emit_json({"ok": not res["findings"], **res})
+    else:
+        click.echo(f"checked {len(res['functions'])} functions, {len(res['views'])} views, "
+                   f"{len(res['policies'])} policies, {len(res['triggers'])} triggers")
+        for f in res["findings"]:
+            click.secho(f"  {f}", fg="red")
+        if not res["findings"]:
+            click.secho("no object resolves a name through the caller's search path", fg="green")
+    if res["findings"]:
+        sys.exit(EXIT_REJECTED)
