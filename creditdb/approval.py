@@ -124,7 +124,7 @@ def _check_login(conn: Connection, version: str, trained_by: str | None) -> str 
         " (pg_has_role(session_user, 'creditdb_operator', 'MEMBER') "
         "  OR pg_has_role(session_user, 'creditdb_agency', 'MEMBER') "
         "  OR pg_has_role(session_user, 'creditdb_institution', 'MEMBER')) AS other, "
-        " (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) AS super")).first()
+        " (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) AS super")).one()
     if me.super or not (me.other or me.supervisor):
         return me.login  # the owner or a superuser: not an application login (docs/security.md)
     if me.other and not me.supervisor:

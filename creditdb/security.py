@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ def bind_login(conn: Connection, code: str, db_role: str) -> dict[str, Any]:
         "SELECT CAST(session_user AS text) AS login, (SELECT r.rolsuper FROM pg_roles r "
         "WHERE r.rolname = session_user) AS super, pg_has_role(session_user, 'creditdb_operator', 'MEMBER') AS op, "
         "(pg_has_role(session_user, 'creditdb_institution', 'MEMBER') OR pg_has_role(session_user, "
-        "'creditdb_agency', 'MEMBER') OR pg_has_role(session_user, 'creditdb_supervisor', 'MEMBER')) AS app")).first()
+        "'creditdb_agency', 'MEMBER') OR pg_has_role(session_user, 'creditdb_supervisor', 'MEMBER')) AS app")).one()
     if not caller.super and caller.app and not caller.op:
         raise SecurityError(f"permission denied: login {caller.login} may not bind logins (the operator or the "
                             "owner does)")
@@ -233,7 +234,7 @@ def acting_for(conn: Connection, code: str) -> None:
         " pg_has_role(session_user, 'creditdb_agency', 'MEMBER') AS agency, "
         " pg_has_role(session_user, 'creditdb_operator', 'MEMBER') AS operator, "
         " (SELECT i.code FROM institution i WHERE i.db_role = session_user) AS own, "
-        " CAST(session_user AS text) AS login")).first()
+        " CAST(session_user AS text) AS login")).one()
     if row.operator or not (row.bank or row.agency):
         return
     if row.own is None:
@@ -311,7 +312,7 @@ def search_path_findings(conn: Connection) -> dict[str, Any]:
             bad_oids.add(r.oid)
             findings += [f"function {r.name}: {p}" for p in dict.fromkeys(problems)]
 
-    def callees(classid: str, where: str) -> list[Any]:
+    def callees(classid: str, where: str) -> Sequence[Any]:
         return conn.execute(text(f"""
             SELECT DISTINCT {where} AS owner_name, d.refobjid AS fn,
                    (SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
