@@ -52,11 +52,15 @@ def apply_(policy_path: Path | None, as_json: bool) -> None:
     engine = _pg_engine(as_json)
     try:
         policy = load_role_policy(policy_path)
-        with engine.begin() as conn:
-            files = apply_sql(conn)
-            limits = apply_role_limits(conn, policy)
     except SecurityError as exc:
         reject(str(exc), as_json=as_json)
+    with engine.begin() as conn:
+        files = apply_sql(conn)
+    try:  # (its own transaction: SQL applied stays applied if the owner lacks CREATEROLE)
+        with engine.begin() as conn:
+            limits = apply_role_limits(conn, policy)
+    except SecurityError as exc:
+        reject(f"applied {', '.join(files)}; session limits NOT set: {exc}", as_json=as_json)
     skipped = [] if SUPERUSER_FILE in files else [SUPERUSER_FILE]
     if as_json:
         emit_json({"ok": True, "applied": files, "not_applied": skipped, "limits": limits})
