@@ -1,12 +1,16 @@
 -- creditdb access control: grants, row-level security, SECURITY DEFINER functions.
 --
--- Applied by the Alembic migration 0002 and by `creditdb security apply`, as the
--- owner of the tables (the role that runs migrations). Idempotent. roles.sql first.
+-- Applied by the Alembic migrations 0002 and 0011 and by `creditdb security apply`, as
+-- the owner of the tables (the role that runs migrations). Idempotent. roles.sql first.
 -- This file is the same in deploy/sql/ and creditdb/sql/ (a test checks it).
 --
 -- Which institution a session belongs to is decided by its LOGIN role
 -- (session_user = institution.db_role), never by a setting the session could change.
--- Every SECURITY DEFINER function pins search_path and qualifies every name.
+-- Every function here (definer or not) pins search_path = pg_catalog, pg_temp (pg_temp
+-- explicitly LAST: unlisted, a session's pg_temp is searched FIRST for relations and
+-- types, and every session may create objects there) and qualifies every relation and
+-- every type it names; operators and built-in functions are never looked up in pg_temp.
+-- `creditdb security check` (creditdb.security.search_path_findings) holds this.
 
 CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;
 
