@@ -136,6 +136,19 @@ def test_planted_objects_do_not_unlock_writes_or_hashing(world):
             _plant(conn, w.roles["bk2"])
             conn.exec_driver_sql(sql)
         assert expected in str(info.value.orig), (sql, str(info.value.orig))
+    # updating bank 1's submissions in a planted session touches nothing
+    with w.engines["bk2"].connect() as conn:
+        _plant(conn, w.roles["bk2"])
+        n = conn.execute(text("UPDATE public.submission SET status = 'x' WHERE institution_id = :i"), {"i": bk1})
+        assert n.rowcount == 0
+        conn.rollback()
+    # the agency cannot issue a guarantee under another institution's id
+    loan = w.q("owner", "SELECT min(id) FROM loan WHERE institution_id = :i", i=bk1)[0][0]
+    with pytest.raises(DBAPIError) as info, w.engines["agency"].connect() as conn:
+        _plant(conn, w.roles["agency"])
+        conn.execute(text("INSERT INTO public.guarantee (loan_id, agency_id, issued_on, coverage, fee_rate, schedule, "
+                          "created_at) VALUES (:l, :a, '2024-01-01', 0.8, 0.01, 'x', now())"), {"l": loan, "a": bk2})
+    assert "row-level security" in str(info.value.orig)
     # the positive paths still give the right answers in a planted session
     with w.engines["bk2"].connect() as conn:
         _plant(conn, w.roles["bk2"])
