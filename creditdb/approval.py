@@ -135,6 +135,26 @@ def _check_login(conn: Connection, version: str, trained_by: str | None) -> str 
     return me.login
 
 
+def validation_provenance(conn: Connection, version: str, report: dict[str, Any]) -> dict[str, Any]:
+    """Which ``model.validate`` audit event stored this report: the last such event of
+    ``version`` and whether its output hash is the stored report's digest.
+
+    The operator and the supervisor may write ``validation_report``; a report written by
+    hand (not by ``creditdb model validate``) has no matching event, which the approval
+    output says (``matches`` false).
+    """
+    import json
+
+    t = audit.AuditEvent.__table__
+    digest = hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()
+    rows = conn.execute(select(t.c.id, t.c.actor, t.c.db_role, t.c.details, t.c.output_hash)
+                        .where(t.c.action == "model.validate").order_by(t.c.id.desc())).all()
+    ev = next((r for r in rows if (r.details or {}).get("version") == version), None)
+    if ev is None:
+        return {"event": None, "by": None, "matches": False}
+    return {"event": ev.id, "by": ev.db_role or ev.actor, "matches": ev.output_hash == digest}
+
+
 def approve(conn: Connection, version: str, by: str, note: str, actor: str | None = None,
             override: str | None = None, policy: ApprovalPolicy | None = None) -> dict:
     """Approve ``version`` inside the caller's transaction; returns what changed.
@@ -157,6 +177,7 @@ def approve(conn: Connection, version: str, by: str, note: str, actor: str | Non
                             f"'creditdb model validate {version}' first")
     login = _check_login(conn, version, row.trained_by_login)
     checked = gate(row.validation_report, policy)
+    provenance = validation_provenance(conn, version, row.validation_report)
     override = (override or "").strip() or None
     if not checked.passed and override is None:
         raise ApprovalError(f"model {version} fails the approval gate ({policy.source}): "
@@ -179,6 +200,6 @@ def approve(conn: Connection, version: str, by: str, note: str, actor: str | Non
            "gate": {"passed": checked.passed, "failures": checked.failures, "defaults": checked.defaults,
                     "min_defaults": policy.min_defaults, "refuse_red_traffic_lights": policy.refuse_red_traffic_lights,
                     "policy": policy.source, "policy_sha256": policy.sha256},
-           "override": override}
+           "override": override, "validation": provenance}
     audit.append(conn, actor or by, "model.approve", {**out, "note": note}, input_hash=row.artifact_sha256)
     return out

@@ -456,6 +456,7 @@ def test_the_supervisor_writes_validation_results_and_approvals_only(world):
     assert r.exit_code == 1 and "fewer than 30" in r.output
     r = w.cli("supervisor", "model", "approve", "fe-sup", "--by", "Dr. H. Sato", "--override", "committee minute 7")
     assert r.exit_code == 0 and "OVERRIDE of the approval gate: committee minute 7" in r.output, r.output
+    assert "not written by 'creditdb model validate'" in r.output  # the report above was written by hand
     ev = w.q("owner", "SELECT details, db_role FROM audit_event WHERE action = 'model.approve' "
                       "ORDER BY id DESC LIMIT 1")
     assert ev[0].details["override"] == "committee minute 7" and ev[0].db_role == w.roles["supervisor"]
@@ -525,6 +526,8 @@ def test_the_whole_model_workflow_with_separate_logins(tmp_path):
         assert r.exit_code == 0, r.output
         out = json.loads(r.output)
         assert out["gate"]["defaults"] == results["sample"]["defaults"] and out["login"] == w.roles["supervisor"]
+        # the report is the one 'model validate' stored (its audit event carries the report's hash)
+        assert out["validation"]["matches"] and out["validation"]["by"] == w.roles["supervisor"]
     finally:
         w.close()
 

@@ -39,6 +39,7 @@ def test_validate_approve_score_reproduce(db, tmp_path):
                               "--override", "test portfolio of 800 firms", "--json").output)
     assert approved["ok"] and approved["retired"] is None and approved["override"] == "test portfolio of 800 firms"
     assert approved["gate"]["defaults"] == results["sample"]["defaults"] < 30
+    assert approved["validation"]["matches"]  # the report 'model validate' stored, by its audit hash
     run("score", "firms", "--json")
     with db.engine.connect() as conn:
         used = set(conn.execute(select(ModelVersion.version).join(Score, Score.model_version_id == ModelVersion.id))

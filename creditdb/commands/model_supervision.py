@@ -114,6 +114,12 @@ def approve(version: str, by: str, note: str, override: str | None, policy_path:
         return
     click.echo(f"model {version} approved by {by}" + (f" (login {out['login']})" if out["login"] else "")
                + (f"; {out['retired']} retired" if out["retired"] else ""))
+    prov = out["validation"]
+    if prov["matches"]:
+        click.echo(f"  validation report stored by 'model validate' (audit event {prov['event']}, {prov['by']})")
+    else:
+        click.secho("  warning: the stored validation report was not written by 'creditdb model validate' "
+                    "(no audit event with its hash): check it before relying on the gate", fg="yellow")
     if out["override"]:
         click.secho(f"  OVERRIDE of the approval gate: {out['override']}", fg="yellow")
         for failure in out["gate"]["failures"]:
