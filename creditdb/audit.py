@@ -148,8 +148,10 @@ def verify(conn: Connection, head: Head | None = None) -> ChainCheck:
         if row.id != expected_id:
             return ChainCheck(False, count, row.id, f"event {expected_id} is missing (deleted?) before event {row.id}")
         if row.prev_hash != prev:
-            return ChainCheck(False, count, row.id, f"event {row.id} does not follow the event before it (reordered or deleted)")
-        h = event_hash(row.id, row.ts, row.actor, row.action, row.details, row.input_hash, row.output_hash, row.prev_hash)
+            return ChainCheck(False, count, row.id,
+                              f"event {row.id} does not follow the event before it (reordered or deleted)")
+        h = event_hash(row.id, row.ts, row.actor, row.action, row.details, row.input_hash, row.output_hash,
+                       row.prev_hash)
         if h != row.hash:
             return ChainCheck(False, count, row.id, f"event {row.id} was edited: its content does not match its hash")
         if head is not None and row.id == head.events and row.hash != head.hash:

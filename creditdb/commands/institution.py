@@ -48,7 +48,8 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
     country = country.upper()
     if len(country) != 2 or not country.isalpha():
         raise click.BadParameter("must be an ISO 3166-1 alpha-2 code such as JP", param_hint="--country")
-    for what, value, column in (("code", code, Institution.__table__.c.code), ("--name", name, Institution.__table__.c.name)):
+    for what, value, column in (("code", code, Institution.__table__.c.code),
+                                ("--name", name, Institution.__table__.c.name)):
         if not value.strip() or len(value) > column.type.length:
             reject(f"{what} must be 1 to {column.type.length} characters (got {len(value)})", as_json=as_json)
     engine = open_engine()
