@@ -114,13 +114,17 @@ def _hash_series(key: Key, series: pd.Series, prefix: str) -> pd.Series:
 
 
 def borrower_hash(key: Key, institution: str, borrower_keys: pd.Series) -> pd.Series:
-    """Institution-scoped hash of the bank's own borrower key."""
-    return _hash_series(key, borrower_keys, f"borrower|{institution}|")
+    """Institution-scoped hash of the bank's own borrower key (``institution``: a valid code)."""
+    from creditdb.codes import check_code
+
+    return _hash_series(key, borrower_keys, f"borrower|{check_code(institution)}|")
 
 
 def loan_hash(key: Key, institution: str, loan_keys: pd.Series) -> pd.Series:
-    """Institution-scoped hash of the bank's own loan key."""
-    return _hash_series(key, loan_keys, f"loan|{institution}|")
+    """Institution-scoped hash of the bank's own loan key (``institution``: a valid code)."""
+    from creditdb.codes import check_code
+
+    return _hash_series(key, loan_keys, f"loan|{check_code(institution)}|")
 
 
 def corporate_pseudonym(key: Key, countries: pd.Series, numbers: pd.Series) -> pd.Series:

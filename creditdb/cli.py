@@ -57,7 +57,10 @@ class LazyGroup(click.Group):
             orig = getattr(exc, "orig", None) or exc
             state = sqlstate(exc)
             if state == "42501":  # PostgreSQL refused: row-level security or a missing grant
-                click.secho(f"error: permission denied: {str(orig).splitlines()[0]}", fg="red", err=True)
+                msg = str(orig).splitlines()[0]
+                hint = (" (a bank's or agency's login reads and writes only its own institution's rows)"
+                        if "row-level security" in msg else "")
+                click.secho(f"error: permission denied: {msg}{hint}", fg="red", err=True)
                 ctx.exit(1)
             if state in TRANSIENT_SQLSTATES:
                 click.secho(f"error: the database aborted the transaction because of concurrent work "

@@ -57,6 +57,8 @@ class Institution(Base):
 
     __tablename__ = "institution"
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: [A-Z0-9_-]{1,32}: part of every hash scope ("borrower|<code>|<key>"), so never a "|"
+    #: (creditdb.codes; a CHECK constraint of migration 0011 holds it in the database)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))  # bank | guarantee_corporation | government
@@ -247,6 +249,8 @@ class ModelVersion(Base):
     approved_by: Mapped[str | None] = mapped_column(String(100))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     approval_note: Mapped[str | None] = mapped_column(Text)
+    #: PostgreSQL login that registered (trained) the model, set by the server (four eyes)
+    trained_by_login: Mapped[str | None] = mapped_column(String(63))
 
 
 class Score(Base):

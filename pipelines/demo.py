@@ -90,15 +90,27 @@ def run_demo(engine: Engine, *, firms: int = 5000, years: int = 8, banks: int = 
         lights = [r["traffic_light"] for r in vres["calibration"]["by_grade"]]
         rating["validation_report"] = str(report)
         rating["traffic_lights"] = {c: lights.count(c) for c in ("green", "yellow", "red")}
+        from creditdb.approval import gate, load_policy
+
+        # the gate is shown honestly: a demo model that fails it is approved only with an
+        # override whose reason is recorded (audit trail, approval note, this output)
+        checked = gate(vres, load_policy())
+        override = None if checked.passed else (
+            "creditdb demo: synthetic demonstration data, approved to show scoring and pricing; "
+            "not for decisions")
+        rating["approval_gate"] = {"passed": checked.passed, "failures": checked.failures, "override": override}
         try:
             with engine.begin() as conn:
                 approve(conn, outcome["version"], by="demo supervisor", note="approved by creditdb demo",
-                        actor=actor)
+                        actor=actor, override=override)
             rating["approved"] = True
         except ApprovalError as exc:  # already approved on an earlier run
             rating["approved"] = str(exc)
         say(f"  report {report}: AUC {vres['discrimination']['auc']['auc']:.4f}, grade traffic lights "
-            + ", ".join(f"{k} {v}" for k, v in rating["traffic_lights"].items()) + "; model approved")
+            + ", ".join(f"{k} {v}" for k, v in rating["traffic_lights"].items())
+            + ("; approval gate passed, model approved" if checked.passed else
+               "; approval gate FAILED (" + "; ".join(checked.failures) + "), model approved with the override: "
+               + str(override)))
         say("5/6 scoring every firm with the approved model ...")
         scored = score_firms(engine, None, cutoff, actor=actor)
         rating["scored_firms"] = scored["firms"]

@@ -30,7 +30,6 @@ from creditdb.schema import Guarantee, Institution, Loan
 from pipelines.guarantees import GuaranteeDataError, build_book, frame_hash, price_book_frame
 
 AGENCY_KINDS = ("guarantee_corporation", "government")
-_ISSUE_LOCK = 727_002  # advisory lock class serialising issues on one loan (loan id = second key)
 
 
 @dataclass
@@ -88,8 +87,10 @@ def issue_guarantees(engine: Engine, agency: str, requests: list[IssueRequest], 
             loan_id = int(rows[-1].id)
             if conn.dialect.name == "postgresql":
                 # a concurrent issue on the same loan waits here and then sees this one's guarantee;
-                # an advisory lock, because an agency may read loans but not lock them FOR UPDATE
-                conn.execute(text("SELECT pg_advisory_xact_lock(:cls, :loan)"), {"cls": _ISSUE_LOCK, "loan": loan_id})
+                # a row lock only agencies and the operator can take (creditdb/sql/rls.sql): an
+                # agency may read loans but not lock them FOR UPDATE, and an advisory key would
+                # let any login block issuing
+                conn.execute(text("SELECT creditdb_lock_loan(:loan)"), {"loan": loan_id})
             active = conn.execute(select(g.id, g.issued_on).where(g.loan_id.in_([int(r.id) for r in rows]))
                                   .order_by(g.id.desc()).limit(1)).first()
             if active is not None:

@@ -38,6 +38,11 @@ def model_card(rec: dict[str, Any]) -> str:
         f"model text sha256 {rec['artifact_sha256']}",
         f"spec {spec['name']} sha256 {spec['sha256']}",
         f"training data fingerprint {rec['data_fingerprint']}",
+    ]
+    if rec.get("approved_by"):
+        lines.append(f"approved by {rec['approved_by']} at {str(rec.get('approved_at'))[:19]}"
+                     + (f"; {rec['approval_note']}" if rec.get("approval_note") else ""))
+    lines += [
         "",
         "Data window",
         f"  cut-off {d['cutoff']}" + (f", database snapshot {d['snapshot']}" if d.get("snapshot") else

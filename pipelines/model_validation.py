@@ -161,7 +161,8 @@ def validation_inputs(tm: TrainedModel, rec: dict[str, Any], sample: str = "out-
         "known_limitations": "trained on the data submitted to this database only; out-of-time sample is the last "
                              f"{spec['design']['oot_years']} year(s) before the cut-off; grade PDs are the master "
                              "scale's representative PDs; monotonicity is imposed only on the constrained features",
-        "approval_state": rec["status"] + (f" by {rec['approved_by']}" if rec.get("approved_by") else ""),
+        "approval_state": rec["status"] + (f" by {rec['approved_by']}" if rec.get("approved_by") else "")
+                          + (f"; {rec['approval_note']}" if "OVERRIDE" in (rec.get("approval_note") or "") else ""),
         "artifact_sha256": rec["artifact_sha256"],
         "data_fingerprint": rec["data_fingerprint"],
         "sample": sample,

@@ -8,6 +8,7 @@ they fail: CI must exercise PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -51,6 +52,10 @@ def _pg_template() -> str:
         admin = _pg_admin()
         name = f"creditdb_tmpl_{uuid.uuid4().hex[:8]}"
         with admin.connect() as conn:
+            # the cluster-wide group roles the migration is about to create, if missing:
+            # those this session creates are dropped again at its end (pytest_sessionfinish)
+            _pg_state["groups_before"] = set(conn.execute(text(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE 'creditdb\\_%'")).scalars())
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         engine = make_engine(_pg_url(name))
         upgrade(engine)
@@ -128,3 +133,14 @@ def pytest_sessionfinish(session, exitstatus):
     if engine is not None and _pg_state.get("template"):
         with engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{_pg_state["template"]}" WITH (FORCE)'))
+        _drop_created_groups(engine)
+
+
+def _drop_created_groups(engine) -> None:
+    """Drop the creditdb group roles this session created. A group still granted something in
+    another database (a concurrent test session, a real deployment) cannot be dropped and stays."""
+    from creditdb.security import GROUP_ROLES
+
+    for role in sorted(set(GROUP_ROLES) - _pg_state.get("groups_before", set(GROUP_ROLES))):
+        with engine.connect() as conn, contextlib.suppress(Exception):  # in use elsewhere: leave it
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))

@@ -69,3 +69,37 @@ def test_cli_log_and_verify(db, tmp_path):
         conn.execute(text("UPDATE audit_event SET details = '{\"rows_loaded\": 999}' WHERE id = 1"))
     bad = runner.invoke(cli, ["audit", "verify"])
     assert bad.exit_code == 1 and "event 1" in bad.output
+
+
+def test_deleting_the_last_events_is_detected_with_the_head(db):
+    """Without a recorded head a shortened chain is consistent; with it, the deletion is named."""
+    from click.testing import CliRunner
+
+    from creditdb.cli import cli
+
+    _fill(db, 5)
+    r = CliRunner().invoke(cli, ["audit", "head", "--json"])
+    head = r.output.strip()
+    import json
+
+    recorded = json.loads(head)
+    assert recorded["events"] == 5 and len(recorded["hash"]) == 64
+    ok = CliRunner().invoke(cli, ["audit", "verify", "--head", recorded["head"]])
+    assert ok.exit_code == 0 and "intact: 5 events" in ok.output
+    with db.engine.begin() as conn:
+        _bypass_triggers(conn)
+        conn.execute(text("DELETE FROM audit_event WHERE id >= 4"))
+    plain = CliRunner().invoke(cli, ["audit", "verify"])
+    assert plain.exit_code == 0 and "intact: 3 events" in plain.output  # the finding: not detectable alone
+    r = CliRunner().invoke(cli, ["audit", "verify", "--head", recorded["head"], "--json"])
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and not out["ok"] and out["first_bad_event"] == 4
+    assert "the last events were deleted" in out["problem"]
+    # a rebuilt chain of the same length with another last event is named too
+    with db.engine.begin() as conn:
+        for i in range(2):
+            audit.append(conn, "mallory", "test.event", {"i": 10 + i})
+    r = CliRunner().invoke(cli, ["audit", "verify", "--head", recorded["head"], "--json"])
+    assert r.exit_code == 1 and "not the event recorded as the head" in json.loads(r.output)["problem"]
+    bad = CliRunner().invoke(cli, ["audit", "verify", "--head", "5:xyz"])
+    assert bad.exit_code == 1 and "COUNT:HASH" in bad.output

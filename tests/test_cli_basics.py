@@ -65,7 +65,7 @@ def test_init_and_institutions(db):
     assert again.exit_code == 1 and "already exists" in again.output
     listed = json.loads(runner.invoke(cli, ["institution", "list", "--json"]).output)
     assert listed == [{"id": listed[0]["id"], "code": "CGC1", "name": "Tokyo CGC",
-                       "kind": "guarantee_corporation", "country": "JP"}]
+                       "kind": "guarantee_corporation", "country": "JP", "db_role": None}]
 
 
 def test_data_dictionary_doc_is_current():

@@ -329,6 +329,13 @@ def test_demo_trains_and_scores(sqlite_db, tmp_path):
     assert 0.55 < rating["auc_oot_model"] <= 1 and 0.55 < rating["auc_oot_challenger"] <= 1
     assert sum(rating["grades"].values()) == rating["scored_firms"] == out["firms_in_database"]
     assert count(sqlite_db.engine, Score) == rating["scored_firms"]
+    # the approval gate is shown honestly: 800 firms leave too few defaults, so the demo
+    # approves only with a stated override, which the audit trail keeps
+    gate = rating["approval_gate"]
+    assert gate["passed"] is False and "fewer than 30" in gate["failures"][0] and gate["override"]
+    with sqlite_db.engine.connect() as conn:
+        ev = conn.execute(select(AuditEvent.details).where(AuditEvent.action == "model.approve")).scalar_one()
+    assert ev["override"] == gate["override"] and ev["gate"]["failures"] == gate["failures"]
     again = json.loads(run("demo", "--firms", "800", "--banks", "2", "--seed", "3", "--error-rate", "0",
                            "--out", str(tmp_path / "demo"), "--json").output)
     assert again["rating"]["version"] == rating["version"] and not again["rating"]["new"]

@@ -112,7 +112,8 @@ def _load(w: World) -> None:
     # a model and scores of every firm's latest statement, written by the owner
     w.q("owner", """INSERT INTO model_version (version, created_at, created_by, status, artifact, artifact_sha256,
                     spec, data_fingerprint, code_version, seed, metrics, validation_report)
-                    VALUES ('m1', now(), 'op', 'candidate', 'x', 'x', '{}', 'x', 'x', 1, '{}', '{"ok": true}')""")
+                    VALUES ('m1', now(), 'op', 'candidate', 'x', 'x', '{}', 'x', 'x', 1, '{}',
+                            '{"sample": {"defaults": 40}}')""")
     w.q("owner", """INSERT INTO score (model_version_id, firm_id, statement_id, pd, grade, fee_category, reasons, scored_at)
                     SELECT (SELECT id FROM model_version WHERE version = 'm1'), s.firm_id, max(s.id), 0.01, 'A', 1,
                            '[]', now() FROM financial_statement s GROUP BY s.firm_id""")
@@ -236,7 +237,8 @@ def test_audit_trail_is_append_only_for_everybody(world, who):
                  "VALUES (999, now(), 'x', 'x', '{}', 'x', 'x')")
         # the append function refuses an event that does not extend the chain
         assert "does not extend the chain" in w.refused(
-            who, "SELECT creditdb_audit_append(1, now(), 'x', 'x', '{}', NULL, NULL, :z, 'x')", z="0" * 64)
+            who, "SELECT creditdb_audit_append(1, now(), CAST(session_user AS text), 'x', '{}', NULL, NULL, :z, 'x')",
+            z="0" * 64)
     assert w.q("owner", "SELECT id, hash FROM audit_event ORDER BY id") == before
 
 
@@ -252,7 +254,8 @@ def test_supervisor_writes_nothing_but_approvals(world):
     assert w.q("supervisor", "SELECT count(*) FROM financial_statement")[0][0] == 20  # reads everything
     w.q("owner", """INSERT INTO model_version (version, created_at, created_by, status, artifact, artifact_sha256,
                     spec, data_fingerprint, code_version, seed, metrics, validation_report)
-                    VALUES ('m2', now(), 'op', 'candidate', 'x', 'x', '{}', 'x', 'x', 1, '{}', '{"ok": true}')""")
+                    VALUES ('m2', now(), 'op', 'candidate', 'x', 'x', '{}', 'x', 'x', 1, '{}',
+                            '{"sample": {"defaults": 40}}')""")
     r = w.cli("supervisor", "model", "approve", "m2", "--by", "Dr. S", "--note", "committee", "--json")
     assert r.exit_code == 0, r.output
     assert w.q("owner", "SELECT status, approved_by FROM model_version WHERE version = 'm2'") == [("approved", "Dr. S")]

@@ -31,8 +31,15 @@ def test_validate_approve_score_reproduce(db, tmp_path):
     # a second candidate (another seed) exists but is not approved: scoring must use the approved one
     v2 = json.loads(run("model", "train", "--cutoff", CUTOFF, "--seed", "99", "--json").output)["version"]
     assert v2 != v1
-    approved = json.loads(run("model", "approve", v1, "--by", "Dr. Sato", "--note", "committee", "--json").output)
-    assert approved["ok"] and approved["retired"] is None
+    # 800 firms leave 16 defaults in the out-of-time sample: the gate (30) refuses, the
+    # supervisor approves only with an override, which the audit trail keeps
+    gated = run("model", "approve", v1, "--by", "Dr. Sato", "--json", ok=False)
+    assert gated.exit_code == 1 and "fails the approval gate" in gated.output and "defaults" in gated.output
+    approved = json.loads(run("model", "approve", v1, "--by", "Dr. Sato", "--note", "committee",
+                              "--override", "test portfolio of 800 firms", "--json").output)
+    assert approved["ok"] and approved["retired"] is None and approved["override"] == "test portfolio of 800 firms"
+    assert approved["gate"]["defaults"] == results["sample"]["defaults"] < 30
+    assert approved["validation"]["matches"]  # the report 'model validate' stored, by its audit hash
     run("score", "firms", "--json")
     with db.engine.connect() as conn:
         used = set(conn.execute(select(ModelVersion.version).join(Score, Score.model_version_id == ModelVersion.id))

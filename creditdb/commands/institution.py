@@ -31,7 +31,10 @@ def institution() -> None:
                    "to this institution. See deploy/OPERATIONS.md.")
 @click.option("--json", "as_json", is_flag=True)
 def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_json: bool) -> None:
-    """Register an institution under a short CODE.
+    """Register an institution under a short CODE (1-32 of A-Z, 0-9, _ and -).
+
+    With --db-role the login is bound exactly as by 'creditdb security bind' (same
+    checks, same audit event, its group's session limits).
 
     \b
     Example:
@@ -43,9 +46,14 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
     from sqlalchemy import String
 
     from creditdb import lookups
+    from creditdb.codes import InvalidCode, check_code
     from creditdb.db import session_scope
     from creditdb.schema import Institution
 
+    try:
+        check_code(code)
+    except InvalidCode as exc:
+        reject(str(exc), as_json=as_json)
     country = country.upper()
     if len(country) != 2 or not country.isalpha():
         raise click.BadParameter("must be an ISO 3166-1 alpha-2 code such as JP", param_hint="--country")
@@ -62,24 +70,26 @@ def add(code: str, name: str, kind: str, country: str, db_role: str | None, as_j
         s.flush()
         row = {"id": inst.id, "code": code, "name": name, "kind": kind, "country": country}
         if db_role:
-            from creditdb.security import SecurityError, bind_login
+            from creditdb.security import SecurityError, bind_and_audit
+            from creditdb.settings import get_settings
 
             if engine.dialect.name != "postgresql":
                 reject("--db-role needs PostgreSQL: the embedded SQLite mode has no roles", as_json=as_json)
             try:
-                row["db_role"] = bind_login(s.connection(), code, db_role)["db_role"]
+                row["db_role"] = bind_and_audit(s.connection(), code, db_role, get_settings().actor)["db_role"]
             except SecurityError as exc:
                 reject(str(exc), as_json=as_json)
     if as_json:
         emit_json({"ok": True, "institution": row})
     else:
-        click.echo(f"added institution {code} ({name}, {kind}, {country})")
+        click.echo(f"added institution {code} ({name}, {kind}, {country})"
+                   + (f", login {row['db_role']}" if row.get("db_role") else ""))
 
 
 @institution.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_(as_json: bool) -> None:
-    """List institutions.
+    """List institutions and the PostgreSQL login bound to each (none on SQLite).
 
     \b
     Example:
@@ -93,7 +103,7 @@ def list_(as_json: bool) -> None:
     engine = open_engine()
     with session_scope(engine) as s:
         rows = [
-            {"id": i.id, "code": i.code, "name": i.name, "kind": i.kind, "country": i.country}
+            {"id": i.id, "code": i.code, "name": i.name, "kind": i.kind, "country": i.country, "db_role": i.db_role}
             for i in s.scalars(select(Institution).order_by(Institution.code))
         ]
     if as_json:
@@ -102,7 +112,7 @@ def list_(as_json: bool) -> None:
     if not rows:
         click.echo("no institutions yet: creditdb institution add --help")
     for r in rows:
-        click.echo(f"{r['code']:<10} {r['kind']:<22} {r['country']}  {r['name']}")
+        click.echo(f"{r['code']:<10} {r['kind']:<22} {r['country']}  {(r['db_role'] or '-'):<24} {r['name']}")
 
 
 @institution.command("profile")

@@ -72,19 +72,31 @@ def _f(x) -> str:
 @click.argument("version")
 @click.option("--by", "by", required=True, help="Name of the approver.")
 @click.option("--note", default="", help="Approval note (committee decision, conditions).")
+@click.option("--override", "override", metavar="REASON", default=None,
+              help="Approve although the model fails the approval gate; the reason is recorded in the audit "
+                   "trail and the approval note.")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Approval policy (TOML; default: the shipped creditdb/policy/approval.toml).")
 @click.option("--json", "as_json", is_flag=True)
-def approve(version: str, by: str, note: str, as_json: bool) -> None:
+def approve(version: str, by: str, note: str, override: str | None, policy_path: Path | None, as_json: bool) -> None:
     """Approve a validated model for scoring and pricing; retires the old one.
+
+    The approval gate refuses a model whose validation sample holds fewer defaults
+    than the policy's min_defaults (30) or shows a red calibration traffic light,
+    unless --override gives the reason. On PostgreSQL only a supervisor login may
+    approve, and never the login that trained the model (four eyes).
 
     \b
     Example:
       creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11"
+      creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" \\
+          --override "pilot portfolio: 12 defaults only; re-validate after 2027 data"
     """
     from typing import cast
 
     from sqlalchemy import String
 
-    from creditdb.approval import ApprovalError
+    from creditdb.approval import ApprovalError, load_policy
     from creditdb.approval import approve as run
     from creditdb.schema import ModelVersion
     from creditdb.settings import get_settings
@@ -92,16 +104,33 @@ def approve(version: str, by: str, note: str, as_json: bool) -> None:
     limit = cast(String, ModelVersion.__table__.c.approved_by.type).length or 0
     if not by.strip() or len(by) > limit:
         reject(f"--by must be 1 to {limit} characters (got {len(by)})", as_json=as_json)
+    if override is not None and not override.strip():
+        reject("--override needs a reason", as_json=as_json)
     engine = open_engine()
     try:
+        policy = load_policy(policy_path)
         with engine.begin() as conn:
-            out = run(conn, version, by=by, note=note, actor=get_settings().actor)
+            out = run(conn, version, by=by, note=note, actor=get_settings().actor, override=override, policy=policy)
     except ApprovalError as exc:
         reject(str(exc), as_json=as_json)
     if as_json:
         emit_json({"ok": True, **out})
         return
-    click.echo(f"model {version} approved by {by}" + (f"; {out['retired']} retired" if out["retired"] else ""))
+    click.echo(f"model {version} approved by {by}" + (f" (login {out['login']})" if out["login"] else "")
+               + (f"; {out['retired']} retired" if out["retired"] else ""))
+    prov = out["validation"]
+    if prov["matches"]:
+        click.echo(f"  validation report stored by 'model validate' (audit event {prov['event']}, {prov['by']})")
+    else:
+        click.secho("  warning: the stored validation report was not written by 'creditdb model validate' "
+                    "(no audit event with its hash): check it before relying on the gate", fg="yellow")
+    if out["override"]:
+        click.secho(f"  OVERRIDE of the approval gate: {out['override']}", fg="yellow")
+        for failure in out["gate"]["failures"]:
+            click.secho(f"    failed: {failure}", fg="yellow")
+    else:
+        click.echo(f"  approval gate passed: {out['gate']['defaults']} defaults (minimum "
+                   f"{out['gate']['min_defaults']}), no red traffic light")
 
 
 @click.command("reproduce")

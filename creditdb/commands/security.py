@@ -1,10 +1,13 @@
-"""``creditdb security apply|bind|rotate-key``: PostgreSQL roles, RLS and the pseudonym key."""
+"""``creditdb security apply|bind|check|rotate-key``: PostgreSQL roles, RLS, session limits, the key."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
-from creditdb.output import emit_json, open_engine, reject
+from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
 
 
 @click.group()
@@ -30,26 +33,49 @@ def _pg_engine(as_json: bool):
 
 
 @security.command("apply")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Session limits per group role (TOML; default: the shipped creditdb/policy/roles.toml).")
 @click.option("--json", "as_json", is_flag=True)
-def apply_(as_json: bool) -> None:
-    """Re-apply roles, grants, policies and functions (as the tables' owner).
+def apply_(policy_path: Path | None, as_json: bool) -> None:
+    """Re-apply roles, grants, policies, functions and session limits (as the tables' owner).
 
-    The migration applies them when the schema is created; run this after tables
-    were added or privileges changed by hand. Idempotent.
+    The migration applies the SQL when the schema is created; run this after tables
+    were added, privileges changed by hand, or logins created. Each LOGIN of a
+    creditdb group gets its group's statement, idle-in-transaction and lock timeouts
+    and connection limit from the policy file (needs CREATEROLE). Run as a superuser,
+    it also revokes large-object creation (deploy/sql/superuser.sql; otherwise it says
+    so). Idempotent.
 
     \b
     Example:
       CREDITDB_URL=postgresql://creditdb_owner@db/credit creditdb security apply
+      creditdb security apply --policy /etc/creditdb/roles.toml --json
     """
-    from creditdb.security import apply_sql
+    from creditdb.security import SUPERUSER_FILE, SecurityError, apply_role_limits, apply_sql, load_role_policy
 
     engine = _pg_engine(as_json)
+    try:
+        policy = load_role_policy(policy_path)
+    except SecurityError as exc:
+        reject(str(exc), as_json=as_json)
     with engine.begin() as conn:
         files = apply_sql(conn)
+    try:  # (its own transaction: SQL applied stays applied if the owner lacks CREATEROLE)
+        with engine.begin() as conn:
+            limits = apply_role_limits(conn, policy)
+    except SecurityError as exc:
+        reject(f"applied {', '.join(files)}; session limits NOT set: {exc}", as_json=as_json)
+    skipped = [] if SUPERUSER_FILE in files else [SUPERUSER_FILE]
     if as_json:
-        emit_json({"ok": True, "applied": files})
-    else:
-        click.echo("applied " + ", ".join(files))
+        emit_json({"ok": True, "applied": files, "not_applied": skipped, "limits": limits})
+        return
+    click.echo("applied " + ", ".join(files))
+    for row in limits:
+        click.echo(f"  {row['login']:<24} {row['group']:<22} " + ", ".join(
+            f"{k}={v}" for k, v in row.items() if k not in ("login", "group")))
+    if skipped:
+        click.secho(f"not applied: {SUPERUSER_FILE} needs a superuser (large objects stay creatable); "
+                    f"a DBA runs: psql -d <database> -f deploy/sql/{SUPERUSER_FILE}", fg="yellow")
 
 
 @security.command("bind")
@@ -63,18 +89,16 @@ def bind(code: str, db_role: str, as_json: bool) -> None:
     Example:
       creditdb security bind BK1 bk1_app
     """
-    from creditdb.security import SecurityError, bind_login
+    from creditdb.security import SecurityError, bind_and_audit
+    from creditdb.settings import get_settings
 
     engine = _pg_engine(as_json)
     try:
         with engine.begin() as conn:
-            out = bind_login(conn, code, db_role)
-            from creditdb import audit
-            from creditdb.settings import get_settings
-
-            audit.append(conn, get_settings().actor, "security.bind", out)
+            out = bind_and_audit(conn, code, db_role, get_settings().actor)
     except SecurityError as exc:
         reject(str(exc), as_json=as_json)
+
     if as_json:
         emit_json({"ok": True, **out})
     else:
@@ -112,3 +136,33 @@ def rotate_key(yes: bool, as_json: bool) -> None:
         click.echo(f"pseudonym key generation {res['generation']}: re-keyed {res['firm']:,} firms, "
                    f"{res['borrower_link']:,} borrower links, {res['loan']:,} loans, "
                    f"{res['default_event']:,} default events")
+
+
+@security.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def check(as_json: bool) -> None:
+    """List every function, view, policy and trigger; name any that can resolve a name
+    through the caller's search path (a planted pg_temp type or table could capture it).
+
+    Exit code 0 when there is no finding, 1 otherwise. Run after changing the SQL.
+
+    \b
+    Example:
+      creditdb security check --json
+    """
+    from creditdb.security import search_path_findings
+
+    engine = _pg_engine(as_json)
+    with engine.connect() as conn:
+        res = search_path_findings(conn)
+    if as_json:
+        emit_json({"ok": not res["findings"], **res})
+    else:
+        click.echo(f"checked {len(res['functions'])} functions, {len(res['views'])} views, "
+                   f"{len(res['policies'])} policies, {len(res['triggers'])} triggers")
+        for f in res["findings"]:
+            click.secho(f"  {f}", fg="red")
+        if not res["findings"]:
+            click.secho("no object resolves a name through the caller's search path", fg="green")
+    if res["findings"]:
+        sys.exit(EXIT_REJECTED)

@@ -120,6 +120,13 @@ def _submit(kind: str, file: Path, institution: str, strict: bool, as_json: bool
         key = pseudonymiser(engine, settings)
     except ConfigError as exc:
         reject(str(exc), as_json=as_json)
+    from creditdb.security import SecurityError, acting_for
+
+    try:
+        with engine.connect() as conn:  # a clear refusal before any work (RLS would refuse anyway)
+            acting_for(conn, institution)
+    except SecurityError as exc:
+        reject(f"permission denied: {exc}", as_json=as_json)
     options = dict(read_options or {})
     mapping = options.pop("mapping", None)
     try:
