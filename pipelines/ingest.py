@@ -35,6 +35,7 @@ from creditdb.schema import (
 from models.sme_size import size_class
 from pipelines import dictionary as D
 from pipelines.readers import CHUNK_ROWS, FileRejected, inspect_file, iter_chunks
+from pipelines.report_scrub import scrub_issues
 from pipelines.validate import Issue, Validator, coerce, get_validator
 
 MAX_STORED_ISSUES = 10_000
@@ -246,7 +247,9 @@ def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
             result.status = "loaded" if result.rows_rejected == 0 else "partial"
             if kind == "statements":
                 result.superseded = _count_superseded(conn, sub_id)
-            report = {"issue_counts": result.issue_counts, "issues": stored,
+            # the stored report never holds a raw identifier (the result, for the bank's own
+            # terminal and local --report file, keeps the values)
+            report = {"issue_counts": result.issue_counts, "issues": scrub_issues(kind, stored),
                       "issues_truncated": sum(counts.values()) > len(stored), "superseded": result.superseded}
             conn.execute(Submission.__table__.update().where(Submission.id == sub_id).values(
                 status=result.status, rows_total=result.rows_total, rows_loaded=result.rows_loaded,
