@@ -312,6 +312,14 @@ def _pseudonyms(kind: str, good: pd.DataFrame, inst: tuple[int, str, str], key: 
     return out
 
 
+def _attributes(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The firm attributes of statement rows, coarsened as stored (region, year, size class)."""
+    return {"industry": rows.industry.astype(str).to_numpy(),
+            "region": anon.region(rows.country, rows.postal_code).to_numpy(),
+            "established_year": anon.year(rows.established).to_numpy(),
+            "size_class": size_class(rows.employees, rows.country, rows.industry).to_numpy()}
+
+
 def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], inst: tuple[int, str, str],
            sub_id: int, firms: dict[str, np.ndarray]) -> tuple[int, list[Issue]]:
     """Resolve the firms of one chunk's valid rows (creating new ones) and insert the rows.
@@ -340,10 +348,7 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
                 new_firms = pd.DataFrame({
                     "pseudonym": new.pseudonym.astype(str).to_numpy(),
                     "country": new.country.astype(str).to_numpy(),
-                    "industry": new.industry.astype(str).to_numpy(),
-                    "region": anon.region(new.country, new.postal_code).to_numpy(),
-                    "established_year": anon.year(new.established).to_numpy(),
-                    "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
+                    **_attributes(new),
                     "created_at": dt.datetime.now(dt.UTC),
                 })
                 # under concurrent submissions another bank may have created some of these firms first:
@@ -376,6 +381,7 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
                 "currency": good.currency.astype(str).to_numpy(),
                 "employees": good.employees.astype("Int64").to_numpy()}
         cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
+        cols.update(_attributes(good))
         job = (FinancialStatement.__table__, pd.DataFrame(cols))
     elif kind == "loans":
         frame = pd.DataFrame({
