@@ -157,6 +157,7 @@ def _score_part(scorer: Scorer, part: pd.DataFrame, default_date: pd.Series, in_
                                                    index=res.index[in_default], dtype=object)
     return pd.DataFrame({
         "model_version_id": scorer.id, "firm_id": part["firm_id"].astype("int64").to_numpy(),
+        "institution_id": part["institution_id"].astype("int64").to_numpy(),
         "statement_id": part["statement_id"].astype("int64").to_numpy(),
         "pd": res["pd"].astype("float64").to_numpy(), "grade": res["grade"].astype(str).to_numpy(),
         "fee_category": res["fee_category"].astype("int64").to_numpy(),
@@ -218,6 +219,10 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
             "grades": {g: int(counts.get(g, 0)) for g in [*scorer.scale.labels, dg.grade]}}
 
 
+#: scoring key of a (firm, institution) pair: firm_id * UNIT + institution_id (institution ids stay below it)
+UNIT = 1_000_000
+
+
 def _firm_ranges(lo: int | None, hi: int | None, n_firms: int) -> list[tuple[int, int]]:
     """Half-open firm id ranges ``[a, b)`` covering ``lo..hi`` in parts of about :data:`CHUNK` firms."""
     if lo is None or hi is None:
@@ -243,8 +248,13 @@ def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int
         options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
         with engine.connect().execution_options(**options) as conn:
             for firms in ranges:
-                latest = latest_statements(load_scoring_statements(conn, as_of, firms), as_of)
+                rows = load_scoring_statements(conn, as_of, firms)
+                # one scoring unit per (firm, institution): each member's history on its own
+                real = rows["firm_id"].to_numpy(dtype="int64")
+                rows["firm_id"] = real * UNIT + rows["institution_id"].to_numpy(dtype="int64")
+                latest = latest_statements(rows, as_of)
                 if len(latest):
+                    latest["firm_id"] = latest["firm_id"].to_numpy(dtype="int64") // UNIT
                     yield latest
 
     reader = read()
@@ -339,7 +349,8 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     good["fiscal_year_end"] = pd.to_datetime(good["fiscal_year_end"]).astype("datetime64[ns]")
     good["_file_row"] = good.index
     if firm_ids and not history.empty:
-        history = history.loc[history["firm_id"].isin(firm_ids)].copy()
+        # only the institution's own statements: another member's figures never reach its score
+        history = history.loc[history["firm_id"].isin(firm_ids) & (history["institution_id"] == inst.id)].copy()
         history["firm_key"] = "db:" + history["firm_id"].astype("int64").astype(str)
         history["fiscal_year_end"] = history["fiscal_year_end"].astype("datetime64[ns]")
         history = history.merge(good[["firm_key", "fiscal_year_end"]].drop_duplicates(), how="left",
@@ -420,10 +431,10 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
                 select(Score.id, Score.firm_id, Score.pd, Score.grade, Score.fee_category, Score.reasons,
                        Score.scored_at, ModelVersion.version, FinancialStatement.fiscal_year_end)
                 .join(ModelVersion, ModelVersion.id == Score.model_version_id)
-                # outer: under row-level security a bank cannot see the statement behind the
-                # score when another member submitted it (the score itself is shared)
+                # a bank's score rests on its own statement (score.institution_id); outer join
+                # for scores written before migration 0012 (no institution)
                 .outerjoin(FinancialStatement, FinancialStatement.id == Score.statement_id)
-                .where(Score.firm_id.in_(batch))).all()
+                .where(Score.firm_id.in_(batch), Score.institution_id == inst)).all()
     scores = pd.DataFrame(rows, columns=["id", "firm_id", "pd", "grade", "fee_category", "reasons", "scored_at",
                                          "model_version", "fiscal_year_end"])
     latest = (scores.sort_values(["firm_id", "scored_at", "id"]).drop_duplicates("firm_id", keep="last")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy.exc import DBAPIError
 
 from creditdb.cli import cli
 from creditdb.schema import Submission
@@ -99,3 +101,80 @@ def test_no_raw_identifier_is_stored_from_partly_rejected_files(db, tmp_path):
     assert keyed and all(i["value"] is None and i["value_withheld"] and i["row"] > 1 for i in keyed)
     amounts = [i for i in stored if i["column"] == "total_assets"]
     assert amounts and amounts[0]["value"] == "lots"  # a non-identifying value is still shown
+
+
+# ----------------------------------------------------- firm-level data never crosses members
+
+from tests.test_stats_publish import pg_world  # noqa: E402,F401 - the five-login PostgreSQL fixture
+
+SCORE_ROWS = """INSERT INTO score (model_version_id, firm_id, institution_id, statement_id, pd, grade, fee_category,
+                                   reasons, scored_at)
+                SELECT (SELECT id FROM model_version WHERE version = 'm1'), s.firm_id, s.institution_id, s.id, 0.01,
+                       'A', 1, json_build_array(json_build_object('feature', 'total_assets', 'text',
+                       'total assets ' || s.total_assets::bigint)), now()
+                  FROM financial_statement s"""
+MODEL_ROW = """INSERT INTO model_version (version, created_at, created_by, status, artifact, artifact_sha256, spec,
+                                          data_fingerprint, code_version, seed, metrics, validation_report)
+               VALUES ('m1', now(), 'op', 'approved', 'x', 'x', '{}', 'x', 'x', 1, '{}', '{"ok": true}')"""
+
+
+@pytest.mark.postgres
+def test_a_bank_reads_no_figure_of_another_banks_statement(pg_world, tmp_path):  # noqa: F811
+    """Finding 2: BK2 shares firms 5-9 with BK1 (same corporate numbers) and links firm 0,
+    BK1's alone, by its corporate number; scores (one per firm and institution, as
+    ``score firms`` writes them) carry the statement's total assets in their reasons."""
+    cli_as, sql_as, names = pg_world
+    for bank in ("BK1", "BK2"):
+        cli_as("operator", "institution", "add", bank, "--name", bank, "--kind", "bank", "--country", "JP",
+               "--db-role", names[bank.lower()])
+    bk1 = F.statements(10, bank="BK1")
+    bk2 = F.statements(5, bank="BK2", start=5)
+    for c in ("total_assets", "total_liabilities", "net_assets", "fixed_assets", "current_assets",
+              "current_liabilities"):
+        bk2[c] = bk2[c] * 3  # BK2's own figures of the shared firms differ from BK1's
+    cli_as("bk1", "submit", "statements", str(F.write_csv(bk1, tmp_path / "bk1.csv")), "-i", "BK1")
+    cli_as("bk2", "submit", "statements", str(F.write_csv(bk2, tmp_path / "bk2.csv")), "-i", "BK2")
+    sql_as("owner", MODEL_ROW)
+    sql_as("owner", SCORE_ROWS)
+    ids = dict(sql_as("owner", "SELECT code, id FROM institution"))
+    bk1_figures = {f"total assets {int(v)}" for v in bk1.total_assets}
+    bk2_figures = {f"total assets {int(v)}" for v in bk2.total_assets}
+    assert not bk1_figures & bk2_figures
+    # the score table: only the rows computed from BK2's own statements
+    rows = sql_as("bk2", "SELECT institution_id, reasons::text FROM score")
+    assert len(rows) == 5 and {r[0] for r in rows} == {ids["BK2"]}
+    assert not any(f in r[1] for r in rows for f in bk1_figures)
+    # ordinary use: score lookup of a shared firm shows BK2's own statement and figures
+    out = json.loads(cli_as("bk2", "score", "lookup", "-i", "BK2", "BK2-B00005", "--json").output)
+    r = out["results"][0]
+    assert r["found"] and r["fiscal_year_end"] == "2021-03-31"
+    assert r["reasons"][0]["text"] in bk2_figures
+    # the attack: link BK1's firm 0 by its corporate number, read, roll back
+    firm0 = sql_as("owner", "SELECT firm_id FROM financial_statement WHERE institution_id = "
+                            f"{ids['BK1']} ORDER BY id LIMIT 1")[0][0]
+    engine = create_engine(login_url_of(pg_world, "bk2"))
+    try:
+        with engine.connect() as conn:
+            tx = conn.begin()
+            pseud = conn.execute(text("SELECT (creditdb_pseudonyms(ARRAY['corp|JP|9000000000000']))[1]")).scalar()
+            fid = conn.execute(text("SELECT id FROM creditdb_firm_ids(ARRAY[:p])"), {"p": pseud}).scalar()
+            assert fid == firm0
+            conn.execute(text("INSERT INTO borrower_link (institution_id, borrower_hash, firm_id) "
+                              "VALUES (:i, 'attack', :f)"), {"i": ids["BK2"], "f": fid})
+            assert conn.execute(text("SELECT count(*) FROM firm WHERE id = :f"), {"f": fid}).scalar() == 1
+            assert conn.execute(text("SELECT count(*) FROM score WHERE firm_id = :f"), {"f": fid}).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM financial_statement WHERE firm_id = :f"),
+                                {"f": fid}).scalar() == 0
+            with pytest.raises(DBAPIError, match="permission denied"):
+                conn.execute(text("SELECT industry, region, size_class FROM firm WHERE id = :f"), {"f": fid})
+            tx.rollback()
+    finally:
+        engine.dispose()
+
+
+def login_url_of(world, who: str) -> str:
+    from tests.test_stats_publish import login_url
+
+    _, sql_as, names = world
+    dbname = sql_as("owner", "SELECT current_database()")[0][0]
+    return login_url(dbname, names[who])

@@ -29,3 +29,18 @@ BEGIN
     END IF;
 END
 $firm$;
+
+-- A member reads only the scores computed from its own statements (score.institution_id,
+-- migration 0012), not those of a firm it merely linked: another member's figures reach it
+-- only through the pooled model. Every name and operator is schema-qualified.
+DO $score$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+               WHERE a.attrelid = 'public.score'::regclass AND a.attname = 'institution_id'
+                 AND NOT a.attisdropped) THEN
+        DROP POLICY IF EXISTS institution_read ON public.score;
+        CREATE POLICY institution_read ON public.score FOR SELECT TO creditdb_institution
+            USING (score.institution_id OPERATOR(pg_catalog.=) (SELECT public.creditdb_my_institution()));
+    END IF;
+END
+$score$;

@@ -73,6 +73,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == 'postgresql':  # the score policy of 0012 reads score.institution_id
+        op.execute('DROP POLICY IF EXISTS institution_read ON public.score')
     op.drop_index('ix_stat_cell_publication_id', table_name='stat_cell')
     op.drop_table('stat_cell')
     op.drop_table('stat_publication')
@@ -80,3 +83,7 @@ def downgrade() -> None:
     op.drop_column('score', 'institution_id')
     for name, _ in reversed(ATTRIBUTES):
         op.drop_column('financial_statement', name)
+    if bind.dialect.name == 'postgresql':  # the policies and grants of 0010 (member_isolation.sql skips itself)
+        from creditdb.security import apply_sql
+
+        apply_sql(bind)
