@@ -201,10 +201,12 @@ def test_reading_ahead_stops_cleanly_when_scoring_stops_early(stored):
     from pipelines.scoring import _latest_by_firm_range
 
     with stored.engine.connect() as conn:
-        firms = sorted(conn.execute(select(FinancialStatement.firm_id).distinct()).scalars())
+        units = conn.execute(select(FinancialStatement.firm_id, FinancialStatement.institution_id).distinct()).all()
+    firms = sorted({f for f, _ in units})
     ranges = [(f, f + 1) for f in firms]
     full = list(_latest_by_firm_range(stored.engine, AS_OF, ranges, prefetch=True))
-    assert [len(p) for p in full] == [1] * len(firms)  # one part per firm, read one ahead
+    # one part per firm, read one ahead; a part holds one row per institution that submitted the firm
+    assert [len(p) for p in full] == [sum(u == f for u, _ in units) for f in firms]
 
     finished = threading.Event()
 
