@@ -210,12 +210,16 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
         output_hash = hashlib.sha256(frame["firm_id"].to_numpy(dtype="<i8").tobytes()
                                      + frame["pd"].to_numpy(dtype="<f8").tobytes()
                                      + "|".join(frame["grade"]).encode()).hexdigest()
+        n_firms = int(frame["firm_id"].nunique())
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
-                                                  "firms": len(frame), "in_default": n_default},
+                                                  "firms": n_firms, "scores": len(frame), "in_default": n_default},
                      input_hash=input_hash, output_hash=output_hash)
     bar.close()
     counts = frame["grade"].value_counts()
-    return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": len(frame),
+    # one score per firm and institution (each from that institution's statements): "scores"
+    # counts them, "firms" the distinct firms
+    return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": n_firms,
+            "scores": len(frame),
             "in_default": n_default, "mean_pd": float(frame["pd"].mean()),
             "grades": {g: int(counts.get(g, 0)) for g in [*scorer.scale.labels, dg.grade]}}
 
