@@ -178,3 +178,34 @@ def login_url_of(world, who: str) -> str:
     _, sql_as, names = world
     dbname = sql_as("owner", "SELECT current_database()")[0][0]
     return login_url(dbname, names[who])
+
+
+def test_score_lookup_of_a_shared_firm_shows_only_the_banks_own_score(sqlite_db, tmp_path):
+    """The embedded equivalent (one user, no roles): `score lookup` for a bank picks the score
+    computed from its own statement of a firm two banks share, never the other's, even when
+    the other's is newer."""
+    for bank in ("BK1", "BK2"):
+        run("institution", "add", bank, "--name", bank, "--kind", "bank", "--country", "JP")
+    bk1 = F.statements(3, bank="BK1")
+    bk2 = F.statements(3, bank="BK2").assign(total_assets=lambda f: f.total_assets * 3,
+                                             total_liabilities=lambda f: f.total_liabilities * 3,
+                                             net_assets=lambda f: f.net_assets * 3,
+                                             fixed_assets=lambda f: f.fixed_assets * 3)
+    run("submit", "statements", str(F.write_csv(bk1, tmp_path / "bk1.csv")), "-i", "BK1")
+    run("submit", "statements", str(F.write_csv(bk2, tmp_path / "bk2.csv")), "-i", "BK2")
+    with sqlite_db.engine.begin() as conn:
+        conn.execute(text(MODEL_ROW.replace("now()", "CURRENT_TIMESTAMP")))
+        # BK1's scores written last (newer), so a per-firm "latest score" would pick them
+        for inst in ("BK2", "BK1"):
+            conn.execute(text(
+                "INSERT INTO score (model_version_id, firm_id, institution_id, statement_id, pd, grade, fee_category, "
+                "reasons, scored_at) SELECT (SELECT id FROM model_version WHERE version = 'm1'), s.firm_id, "
+                "s.institution_id, s.id, 0.01, 'A', 1, json_array(json_object('feature', 'total_assets', 'text', "
+                "'total assets ' || CAST(s.total_assets AS INTEGER))), :ts FROM financial_statement s "
+                "JOIN institution i ON i.id = s.institution_id WHERE i.code = :c"),
+                {"c": inst, "ts": "2026-01-02 00:00:00" if inst == "BK1" else "2026-01-01 00:00:00"})
+    out = json.loads(run("score", "lookup", "-i", "BK2", "BK2-B00000", "BK2-B00001", "--json").output)
+    texts = {r["borrower_key"]: r["reasons"][0]["text"] for r in out["results"] if r["found"]}
+    assert texts == {f"BK2-B0000{i}": f"total assets {int(bk2.total_assets[i])}" for i in (0, 1)}
+    out = json.loads(run("score", "lookup", "-i", "BK1", "BK1-B00000", "--json").output)
+    assert out["results"][0]["reasons"][0]["text"] == f"total assets {int(bk1.total_assets[0])}"
