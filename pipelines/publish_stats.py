@@ -34,6 +34,10 @@ class NothingPublished(LookupError):
     """No publication (or not the one asked for) is stored."""
 
 
+class NothingToPublish(ValueError):
+    """No statement is in force: a publication would be empty (nothing is stored)."""
+
+
 @dataclass
 class Publication:
     """A stored publication: its metadata and its rows (one per cell x population x ratio)."""
@@ -51,6 +55,8 @@ def publish(engine: Engine, by: list[str], ratios: list[str], policy: Disclosure
     """Compute and store one publication (operator or owner; members cannot write it)."""
     when = as_of or dt.datetime.now(dt.UTC)
     frame = gather(engine, when, known_by=True)
+    if frame.empty:
+        raise NothingToPublish(f"no statements in force at {when.isoformat()}: nothing to publish")
     table = protected_statistics(frame, [DIMENSIONS[b] for b in by], ratios, policy, margins=margins)
     cells = table.copy()
     for d in CELL_DIMENSIONS:

@@ -111,6 +111,8 @@ def differencing_attack(pub: dict, own: dict, k: int) -> list[tuple]:
 def test_publish_on_sqlite_compared_by_hand(sqlite_db, tmp_path):
     """The embedded mode (one user): the owner publishes and reads; PostgreSQL logins below."""
     files = bank_files(tmp_path)
+    empty = invoke(["stats", "publish", "--json"], ok=False)  # nothing in force: refused, nothing stored
+    assert empty.exit_code == 1 and "nothing to publish" in json.loads(empty.output)["error"]
     for bank in LAYOUT:
         invoke(["institution", "add", bank, "--name", bank, "--kind", "bank", "--country", "JP"])
         for kind in ("statements", "defaults"):

@@ -214,7 +214,7 @@ def publish_cmd(by_: str, ratios: str | None, as_of: dt.datetime | None, no_marg
     from creditdb.output import open_engine, reject
     from creditdb.settings import get_settings
     from models.disclosure import load_policy
-    from pipelines.publish_stats import publish
+    from pipelines.publish_stats import NothingToPublish, publish
 
     by, chosen = _dimensions_and_ratios(by_, ratios)
     try:
@@ -223,8 +223,11 @@ def publish_cmd(by_: str, ratios: str | None, as_of: dt.datetime | None, no_marg
         reject(str(exc), as_json=as_json)
     when = as_of.replace(tzinfo=dt.UTC) if as_of else dt.datetime.now(dt.UTC)
     with tqdm(total=1, desc="publish", disable=None, file=sys.stderr) as bar:
-        pub = publish(open_engine(), by, chosen, policy, actor=get_settings().actor, as_of=when,
-                      margins=not no_margins)
+        try:
+            pub = publish(open_engine(), by, chosen, policy, actor=get_settings().actor, as_of=when,
+                          margins=not no_margins)
+        except NothingToPublish as exc:
+            reject(str(exc), as_json=as_json)
         bar.update(1)
     if as_json:
         emit_json({"ok": True, **pub.meta, "rows": len(pub.table)})
