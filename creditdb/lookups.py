@@ -103,13 +103,14 @@ _EXTRA_SCORE_COLUMNS = {"reasons": "reasons", "model_version_id": "model_version
 
 
 def latest_scores(conn: Connection, model_version_id: int | None, firm_ids: list[int] | None = None,
-                  extra: tuple[str, ...] = ()) -> pd.DataFrame:
+                  extra: tuple[str, ...] = (), institution_id: int | None = None) -> pd.DataFrame:
     """Latest score of each firm (greatest ``scored_at``, then id): one row per firm, by firm id.
 
     ``model_version_id``: scores of that model only (None: of any model). ``firm_ids``:
-    these firms only (None: every firm). Columns :data:`SCORE_COLUMNS` (``pd`` a one-year
-    probability, ``scored_at`` a timestamp) plus ``extra`` among ``reasons``,
-    ``model_version_id``, ``statement_id``.
+    these firms only (None: every firm). ``institution_id``: only the scores computed from
+    that institution's statements (a member's own, ``score.institution_id``; None: any).
+    Columns :data:`SCORE_COLUMNS` (``pd`` a one-year probability, ``scored_at`` a
+    timestamp) plus ``extra`` among ``reasons``, ``model_version_id``, ``statement_id``.
     """
     unknown = set(extra) - set(_EXTRA_SCORE_COLUMNS)
     if unknown:
@@ -117,6 +118,8 @@ def latest_scores(conn: Connection, model_version_id: int | None, firm_ids: list
     names = [*SCORE_COLUMNS, *extra]
     stored = ["id" if c == "score_id" else c for c in names]
     where = {} if model_version_id is None else {"model_version_id": int(model_version_id)}
+    if institution_id is not None:
+        where["institution_id"] = int(institution_id)
     t = Score.__table__
     if firm_ids is None:
         stmt = select(*(t.c[c] for c in stored))

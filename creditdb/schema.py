@@ -193,6 +193,12 @@ class FinancialStatement(Base):
     interest_bearing_debt: Mapped[float | None] = mapped_column(Double)
     total_liabilities: Mapped[float] = mapped_column(Double)
     net_assets: Mapped[float] = mapped_column(Double)
+    #: the firm's attributes as THIS institution submitted them (migration 0012): a bank reads
+    #: only what it submitted, so these live on its statement, not only on the shared ``firm`` row
+    industry: Mapped[str | None] = mapped_column(String(1))  # ISIC Rev.4 section
+    region: Mapped[str | None] = mapped_column(String(16))
+    established_year: Mapped[int | None] = mapped_column(Integer)
+    size_class: Mapped[str | None] = mapped_column(String(8))
 
 
 class Loan(Base):
@@ -268,6 +274,8 @@ class Score(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     model_version_id: Mapped[int] = mapped_column(index=True)  # -> model_version.id, checked on write
     firm_id: Mapped[int] = mapped_column(index=True)  # -> firm.id, checked on write
+    #: the institution whose statements the score was computed from (migration 0012); None: pool-wide
+    institution_id: Mapped[int | None] = mapped_column(index=True)
     statement_id: Mapped[int] = mapped_column()  # -> financial_statement.id of firm_id, checked on write
     pd: Mapped[float] = mapped_column(Double)
     grade: Mapped[str] = mapped_column(String(8))
@@ -292,6 +300,59 @@ class Guarantee(Base):
     schedule: Mapped[str] = mapped_column(String(64))
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_version.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class StatPublication(Base):
+    """One publication of pool-wide statistics by the operator (``creditdb stats publish``).
+
+    Members read it and its cells (``stat_cell``) through the server; what is stored is
+    only what may be shown: a suppressed cell's statistics are never stored.
+    """
+
+    __tablename__ = "stat_publication"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    published_by: Mapped[str] = mapped_column(String(100))
+    as_of: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    dimensions: Mapped[list[Any]] = mapped_column(JSON)
+    ratios: Mapped[list[Any]] = mapped_column(JSON)
+    margins: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: the disclosure policy applied (``models/data/disclosure_policy.toml`` or the operator's file)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    cells: Mapped[int] = mapped_column(Integer)
+    suppressed: Mapped[int] = mapped_column(Integer)
+
+
+class StatCell(Base):
+    """One published row: a cell (dimension values, ``all`` in a margin) x population x ratio.
+
+    Counts are blank when the cell is suppressed; the ratio's statistics are blank when
+    the cell or the ratio is suppressed (``suppressed`` says why). Units as in
+    ``models.statistics``: ``default_rate`` a fraction, ratio statistics in the ratio's unit.
+    """
+
+    __tablename__ = "stat_cell"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("stat_publication.id"), index=True)
+    industry: Mapped[str | None] = mapped_column(String(16))
+    region: Mapped[str | None] = mapped_column(String(16))
+    size: Mapped[str | None] = mapped_column(String(16))
+    year: Mapped[str | None] = mapped_column(String(16))
+    population: Mapped[str] = mapped_column(String(16))
+    ratio: Mapped[str] = mapped_column(String(64))
+    firms: Mapped[int | None] = mapped_column(Integer)
+    statements: Mapped[int | None] = mapped_column(Integer)
+    labelled: Mapped[int | None] = mapped_column(Integer)
+    defaults: Mapped[int | None] = mapped_column(Integer)
+    default_rate: Mapped[float | None] = mapped_column(Double)
+    count: Mapped[int | None] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Double)
+    median: Mapped[float | None] = mapped_column(Double)
+    std: Mapped[float | None] = mapped_column(Double)
+    p30: Mapped[float | None] = mapped_column(Double)
+    p70: Mapped[float | None] = mapped_column(Double)
+    suppressed: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditEvent(Base):
@@ -324,5 +385,7 @@ __all__ = [
     "Loan",
     "ModelVersion",
     "Score",
+    "StatCell",
+    "StatPublication",
     "Submission",
 ]

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, text
 
 SQL_DIR = Path(__file__).with_name("sql")
 #: applied in this order
-SQL_FILES = ("roles.sql", "rls.sql")
+SQL_FILES = ("roles.sql", "rls.sql", "member_isolation.sql")
 #: applied too when the session is a superuser (else printed for a DBA to run)
 SUPERUSER_FILE = "superuser.sql"
 GROUP_ROLES = ("creditdb_operator", "creditdb_supervisor", "creditdb_agency", "creditdb_institution")
@@ -34,7 +34,7 @@ class SecurityError(RuntimeError):
 
 
 def apply_sql(conn: Connection) -> list[str]:
-    """Run ``roles.sql`` then ``rls.sql`` on a PostgreSQL connection (as the tables' owner).
+    """Run ``SQL_FILES`` in order on a PostgreSQL connection (as the tables' owner).
 
     Runs through the driver's simple query path, so the files' ``%`` and ``$$`` reach
     the server untouched. Returns the file names applied.

@@ -127,7 +127,8 @@ def _population_rows(frame: pd.DataFrame, split: bool) -> list[tuple[str, pd.Dat
     return rows
 
 
-def _aggregate(sub: pd.DataFrame, group: list[str], by: Sequence[str], ratios: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _aggregate(sub: pd.DataFrame, group: list[str], by: Sequence[str],
+               ratios: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Counts (one row per cell) and ratio statistics (one row per cell x ratio) of ``sub``."""
     keyed = sub.assign(_one=1)
     gcols = group if group else ["_one"]
@@ -153,19 +154,22 @@ def _aggregate(sub: pd.DataFrame, group: list[str], by: Sequence[str], ratios: S
     return counts.drop(columns=["_one"], errors="ignore"), stats.drop(columns=["_one"], errors="ignore")
 
 
-def suppress(cells: pd.DataFrame, dims: Sequence[str], k: int) -> pd.Series:
+def suppress(cells: pd.DataFrame, dims: Sequence[str], k: int, primary: pd.Series | None = None) -> pd.Series:
     """Suppression status of each row of ``cells`` (see the module docstring).
 
     ``cells`` has one row per published cell with the columns ``dims`` (margin value
     :data:`ALL`), ``firms`` and ``statements``. Returns a Series on ``cells.index``
-    with ``None``, ``"primary"`` or ``"complementary"``.
+    with ``None``, ``"primary"`` or ``"complementary"``. ``primary`` (booleans on
+    ``cells.index``), when given, says which rows are primary instead of ``firms < k``
+    (``models.disclosure`` uses it for its rules against a single member).
     """
     dims = list(dims)
     status: dict[Cell, str | None] = {}
     size: dict[Cell, tuple[int, int, Cell]] = {}
-    for key, firms, statements in zip(cells[dims].itertuples(index=False, name=None), cells["firms"],
-                                      cells["statements"], strict=False):
-        status[key] = PRIMARY if firms < k else None
+    flags = (cells["firms"] < k) if primary is None else primary.reindex(cells.index).astype(bool)
+    for key, firms, statements, flag in zip(cells[dims].itertuples(index=False, name=None), cells["firms"],
+                                            cells["statements"], flags, strict=False):
+        status[key] = PRIMARY if flag else None
         size[key] = (int(firms), int(statements), key)
     groups: list[tuple[Cell, list[Cell]]] = []
     for i in range(len(dims)):

@@ -114,8 +114,10 @@ def run_demo(engine: Engine, *, firms: int = 5000, years: int = 8, banks: int = 
         say("5/6 scoring every firm with the approved model ...")
         scored = score_firms(engine, None, cutoff, actor=actor)
         rating["scored_firms"] = scored["firms"]
+        rating["scores"] = scored["scores"]
         rating["grades"] = scored["grades"]
-        say(f"  {scored['firms']:,} firms scored, mean PD {scored['mean_pd'] * 100:.2f}%; grades: "
+        say(f"  {scored['firms']:,} firms scored ({scored['scores']:,} scores, one per firm and institution), "
+            f"mean PD {scored['mean_pd'] * 100:.2f}%; grades: "
             + ", ".join(f"{g}:{n:,}" for g, n in scored["grades"].items() if n))
         say("6/6 pricing the demo loans as guarantees (Japan's fee schedule) and simulating the book ...")
         from pipelines.guarantees import GuaranteeDataError, demo_guarantees

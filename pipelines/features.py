@@ -33,7 +33,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select, text
 
 from creditdb.bulk import read_frame
-from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, FinancialStatement, Firm, Submission
+from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, FinancialStatement, Submission
 from models.labels import availability, label_statements
 from models.ratios import FEATURE_NAMES, compute_features
 from pipelines.snapshot import statements_as_of
@@ -54,7 +54,7 @@ def in_force(statements: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd.DataFrame:
-    """Statements in force at ``snapshot`` (default: now) with firm attributes.
+    """Statements in force at ``snapshot`` (default: now) with the firm attributes each gives.
 
     Columns: ``statement_id``, ``firm_id``, ``institution_id``, ``submission_id``,
     ``received_at``, ``fiscal_year_end`` (datetime64), ``months``, the amount columns,
@@ -70,8 +70,7 @@ def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd
         out["fiscal_year_end"] = pd.Series(dtype="datetime64[ns]")
         return out
     st = in_force(st)
-    firms = read_frame(conn, select(Firm.id.label("firm_id"), Firm.industry, Firm.established_year))
-    st = st.merge(firms, on="firm_id", how="left")
+    # the firm's attributes as each statement gives them (its institution's, migration 0012)
     st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
     for c in AMOUNT_COLUMNS:
         st[c] = pd.to_numeric(st[c], errors="coerce").astype("float64")
@@ -89,7 +88,8 @@ GROWTH_COLUMNS = ("fiscal_year_end", "months", "sales", "net_income")  # what mo
 
 def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
                             firms: tuple[int, int] | None = None) -> pd.DataFrame:
-    """Each firm's latest statement in force with fiscal year end <= ``fiscal_year_end_max``, and the one before.
+    """Each firm's latest statement in force with fiscal year end <= ``fiscal_year_end_max``, and the one before,
+    per submitting institution (a firm two banks submitted is scored once for each, from its own statements).
 
     What scoring needs, selected in one query: the statement in force per firm and
     fiscal year end (latest received submission wins; ties: the later submission, then
@@ -99,39 +99,44 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
     firm crosses the wire; here each firm gets back two rows: the previous statement
     (its id and :data:`GROWTH_COLUMNS`; other amounts NaN) then the latest.
 
-    Columns: ``statement_id``, ``firm_id``, ``fiscal_year_end`` (datetime64),
+    Columns: ``statement_id``, ``firm_id``, ``institution_id``, ``fiscal_year_end`` (datetime64),
     ``months``, :data:`SCORING_AMOUNTS` (float64, currency units), ``industry``,
-    ``established_year`` (float64); sorted by firm and fiscal year end. The features
+    ``established_year`` (float64, both from the statement); sorted by firm, institution
+    and fiscal year end. The features
     of each firm's last row equal those computed from its whole history
     (``tests/test_rating_db.py``, ``tests/test_score_store.py``).
     """
     s = FinancialStatement.__table__
-    cols = [s.c.id, s.c.firm_id, s.c.fiscal_year_end, s.c.months, *[s.c[c] for c in SCORING_AMOUNTS],
-            Firm.industry, Firm.established_year]
+    # per institution: a member's score rests only on the statements it submitted, with the
+    # firm's attributes as it gave them (issue 17); the pool shares the model, not the figures
+    cols = [s.c.id, s.c.firm_id, s.c.institution_id, s.c.fiscal_year_end, s.c.months,
+            *[s.c[c] for c in SCORING_AMOUNTS], s.c.industry, s.c.established_year]
     newest_first = (Submission.received_at.desc(), s.c.submission_id.desc(), s.c.id.desc())
-    base = (select(*cols).join(Submission, Submission.id == s.c.submission_id).join(Firm, Firm.id == s.c.firm_id)
+    base = (select(*cols).join(Submission, Submission.id == s.c.submission_id)
             .where(s.c.fiscal_year_end <= fiscal_year_end_max))
     if firms is not None:
         base = base.where(s.c.firm_id >= firms[0], s.c.firm_id < firms[1])
+    unit = (s.c.firm_id, s.c.institution_id)
     if conn.dialect.name == "postgresql":  # DISTINCT ON: one cheap pass over the (firm, period) index order
         try:  # SQLAlchemy >= 2.1
             from sqlalchemy.dialects.postgresql import distinct_on
-            on = base.ext(distinct_on(s.c.firm_id, s.c.fiscal_year_end))
+            on = base.ext(distinct_on(*unit, s.c.fiscal_year_end))
         except ImportError:  # 2.0
-            on = base.distinct(s.c.firm_id, s.c.fiscal_year_end)
-        forced = on.order_by(s.c.firm_id, s.c.fiscal_year_end, *newest_first).subquery()
+            on = base.distinct(*unit, s.c.fiscal_year_end)
+        forced = on.order_by(*unit, s.c.fiscal_year_end, *newest_first).subquery()
     else:
-        ranked = base.add_columns(func.row_number().over(partition_by=(s.c.firm_id, s.c.fiscal_year_end),
+        ranked = base.add_columns(func.row_number().over(partition_by=(*unit, s.c.fiscal_year_end),
                                                          order_by=newest_first).label("rn")).subquery()
         forced = select(*[c for c in ranked.c if c.name != "rn"]).where(ranked.c.rn == 1).subquery()
-    window: dict[str, Any] = {"partition_by": forced.c.firm_id, "order_by": forced.c.fiscal_year_end}
+    window: dict[str, Any] = {"partition_by": (forced.c.firm_id, forced.c.institution_id),
+                              "order_by": forced.c.fiscal_year_end}
     tail = select(*forced.c, func.lead(forced.c.id).over(**window).label("later"),
                   func.lag(forced.c.id, type_=forced.c.id.type).over(**window).label("prev_statement_id"),
                   *[func.lag(forced.c[c], type_=forced.c[c].type).over(**window).label(f"prev_{c}")
                     for c in GROWTH_COLUMNS]).subquery()
     stmt = (select(tail.c.id.label("statement_id"), *[c for c in tail.c if c.name not in ("id", "later")])
             .where(tail.c.later.is_(None))
-            .order_by(tail.c.firm_id))
+            .order_by(tail.c.firm_id, tail.c.institution_id))
     if conn.dialect.name == "postgresql":
         # compiling this one big query costs more than it saves (1.3 s of 6 on a million firms)
         conn.execute(text("SET LOCAL jit = off"))
@@ -164,6 +169,7 @@ def _with_previous_rows(last: pd.DataFrame) -> pd.DataFrame:
                                   last["prev_statement_id"].to_numpy(dtype="float64", na_value=0).astype("int64"),
                                   "int64"),
            "firm_id": last["firm_id"].to_numpy(dtype="int64")[firm_rows],
+           "institution_id": last["institution_id"].to_numpy(dtype="int64")[firm_rows],
            "fiscal_year_end": spread(day("fiscal_year_end"), day("prev_fiscal_year_end"), "datetime64[ns]")}
     for c in ("months", *SCORING_AMOUNTS):
         out[c] = spread(num(c), num(f"prev_{c}") if c in GROWTH_COLUMNS else None, "float64")

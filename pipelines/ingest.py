@@ -25,14 +25,14 @@ from creditdb.bulk import insert_frame, insert_ignore, lookup
 from creditdb.lookups import InstitutionRef, UnknownInstitution
 from creditdb.overlap import WriteBehind
 from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution, Submission
-from models.sme_size import size_class
 from pipelines import dictionary as D
 from pipelines import submission_kinds
 from pipelines.column_mapping import SourceProfile
 from pipelines.profiles import stored_profile
 from pipelines.quality_report import QualityReport, history_warnings
 from pipelines.readers import CHUNK_ROWS, FileRejected, inspect_file, iter_chunks
-from pipelines.submission_kinds import KindSpec
+from pipelines.report_scrub import scrub_issues
+from pipelines.submission_kinds import KindSpec, firm_attributes
 from pipelines.validate import Issue, Validator, coerce, get_validator
 
 __all__ = ["MAX_STORED_ISSUES", "SubmissionResult", "Tally", "UnknownInstitution", "submit_file"]
@@ -336,7 +336,9 @@ def _validate_chunk(job: _Load, raw: pd.DataFrame, quality: QualityReport) -> tu
 
 def _record(conn, job: _Load, sub_id: int, tally: Tally, result: SubmissionResult) -> None:
     """Store the submission's counts and report, and append its audit event."""
-    report = {"issue_counts": result.issue_counts, "issues": _withhold_identifiers(job.spec.kind, tally.stored),
+    # the stored report never holds a raw identifier (the result, for the bank's own terminal
+    # and local --report file, keeps the values)
+    report = {"issue_counts": result.issue_counts, "issues": scrub_issues(job.spec.kind, tally.stored),
               "issues_truncated": sum(tally.counts.values()) > len(tally.stored), "superseded": result.superseded,
               "quality": result.quality}
     conn.execute(Submission.__table__.update().where(Submission.id == sub_id).values(
@@ -348,16 +350,6 @@ def _record(conn, job: _Load, sub_id: int, tally: Tally, result: SubmissionResul
                   "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
                   "status": result.status},
                  input_hash=job.info.sha256)
-
-
-_IDENTIFYING = {k: {c.name for c in D.COLUMNS[k] if c.type in ("key", "pii")} for k in D.KINDS}
-
-
-def _withhold_identifiers(kind: str, issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The findings as stored with the submission: values of key and PII columns withheld."""
-    hidden = _IDENTIFYING[kind]
-    return [{**i, "value": "(withheld: identifier)"} if i.get("column") in hidden and i.get("value") is not None
-            else i for i in issues]
 
 
 def _show_key(raw: pd.DataFrame, row: int, kind: str) -> str:
@@ -459,10 +451,7 @@ def _create_firms(conn, new: pd.DataFrame, known: set[str]) -> tuple[pd.DataFram
     new_firms = pd.DataFrame({
         "pseudonym": new.pseudonym.astype(str).to_numpy(),
         "country": new.country.astype(str).to_numpy(),
-        "industry": new.industry.astype(str).to_numpy(),
-        "region": anon.region(new.country, new.postal_code).to_numpy(),
-        "established_year": anon.year(new.established).to_numpy(),
-        "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
+        **firm_attributes(new),
         "created_at": dt.datetime.now(dt.UTC),
     })
     inserted = insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"], returning="pseudonym")

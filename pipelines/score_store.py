@@ -29,7 +29,10 @@ from sqlalchemy import Column, Connection, Integer, MetaData, Table, and_, selec
 from creditdb.bulk import copy_stream, insert_frame
 from creditdb.schema import FinancialStatement, ModelVersion, Score
 
-COLUMNS = ["model_version_id", "firm_id", "statement_id", "pd", "grade", "fee_category", "reasons", "scored_at"]
+COLUMNS = ["model_version_id", "firm_id", "institution_id", "statement_id", "pd", "grade", "fee_category", "reasons",
+           "scored_at"]
+#: ``institution_id`` of a pool-wide score row (none: scores written without an institution)
+NO_INSTITUTION = -1
 
 
 class ScoreReferenceError(ValueError):
@@ -46,25 +49,31 @@ def check_model(conn: Connection, model_version_id: int) -> None:
 
 
 def check_references(conn: Connection, refs: pd.DataFrame) -> None:
-    """Raise :class:`ScoreReferenceError` unless every ``(statement_id, firm_id)`` of ``refs`` is a stored statement."""
+    """Raise :class:`ScoreReferenceError` unless every ``(statement_id, firm_id)`` of ``refs`` is a stored
+    statement, submitted by the row's ``institution_id`` when it has one (a member's score rests on its own
+    statement)."""
     if refs.empty:
         return
     tmp = Table("tmp_score_refs", MetaData(), Column("statement_id", Integer), Column("firm_id", Integer),
-                prefixes=["TEMPORARY"])
+                Column("institution_id", Integer), prefixes=["TEMPORARY"])
     tmp.drop(conn, checkfirst=True)
     tmp.create(conn)
+    if "institution_id" not in refs:
+        refs = refs.assign(institution_id=NO_INSTITUTION)
     try:
-        insert_frame(conn, tmp, refs[["statement_id", "firm_id"]].astype("int64"))
+        insert_frame(conn, tmp, refs[["statement_id", "firm_id", "institution_id"]].astype("int64"))
         s = FinancialStatement.__table__
         missing = conn.execute(
             select(tmp.c.statement_id, tmp.c.firm_id)
-            .outerjoin(s, and_(s.c.id == tmp.c.statement_id, s.c.firm_id == tmp.c.firm_id))
+            .outerjoin(s, and_(s.c.id == tmp.c.statement_id, s.c.firm_id == tmp.c.firm_id,
+                               (tmp.c.institution_id == NO_INSTITUTION) | (s.c.institution_id == tmp.c.institution_id)))
             .where(s.c.id.is_(None)).limit(5)).all()
     finally:
         tmp.drop(conn)
     if missing:
         shown = ", ".join(f"statement {a} of firm {b}" for a, b in missing)
-        raise ScoreReferenceError(f"score rows refer to statements that are not stored for their firm: {shown}")
+        raise ScoreReferenceError(f"score rows refer to statements that are not stored for their firm "
+                                  f"(and institution): {shown}")
 
 
 class ScoreWriter:
@@ -96,7 +105,10 @@ class ScoreWriter:
             return
         if not np.all(frame["model_version_id"].to_numpy() == self.model_version_id):
             raise ScoreReferenceError(f"this run writes model version id {self.model_version_id} only")
-        self._refs.append(frame[["statement_id", "firm_id"]].astype("int64"))
+        if "institution_id" not in frame:
+            frame = frame.assign(institution_id=None)
+        inst = pd.to_numeric(frame["institution_id"], errors="coerce").fillna(NO_INSTITUTION).astype("int64")
+        self._refs.append(frame[["statement_id", "firm_id"]].astype("int64").assign(institution_id=inst.to_numpy()))
         if self._write is not None:
             self._write(frame)
         else:

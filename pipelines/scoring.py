@@ -158,6 +158,7 @@ def _score_part(scorer: Scorer, part: pd.DataFrame, default_date: pd.Series, in_
                                                    index=res.index[in_default], dtype=object)
     return pd.DataFrame({
         "model_version_id": scorer.id, "firm_id": part["firm_id"].astype("int64").to_numpy(),
+        "institution_id": part["institution_id"].astype("int64").to_numpy(),
         "statement_id": part["statement_id"].astype("int64").to_numpy(),
         "pd": res["pd"].astype("float64").to_numpy(), "grade": res["grade"].astype(str).to_numpy(),
         "fee_category": res["fee_category"].astype("int64").to_numpy(),
@@ -209,14 +210,22 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
         output_hash = hashlib.sha256(frame["firm_id"].to_numpy(dtype="<i8").tobytes()
                                      + frame["pd"].to_numpy(dtype="<f8").tobytes()
                                      + "|".join(frame["grade"]).encode()).hexdigest()
+        n_firms = int(frame["firm_id"].nunique())
         audit.append(conn, actor, "score.firms", {"version": scorer.version, "as_of": as_of.isoformat(),
-                                                  "firms": len(frame), "in_default": n_default},
+                                                  "firms": n_firms, "scores": len(frame), "in_default": n_default},
                      input_hash=input_hash, output_hash=output_hash)
     bar.close()
     counts = frame["grade"].value_counts()
-    return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": len(frame),
+    # one score per firm and institution (each from that institution's statements): "scores"
+    # counts them, "firms" the distinct firms
+    return {"version": scorer.version, "status": scorer.status, "as_of": as_of.isoformat(), "firms": n_firms,
+            "scores": len(frame),
             "in_default": n_default, "mean_pd": float(frame["pd"].mean()),
             "grades": {g: int(counts.get(g, 0)) for g in [*scorer.scale.labels, dg.grade]}}
+
+
+#: scoring key of a (firm, institution) pair: firm_id * UNIT + institution_id (institution ids stay below it)
+UNIT = 1_000_000
 
 
 def _firm_ranges(lo: int | None, hi: int | None, n_firms: int) -> list[tuple[int, int]]:
@@ -244,8 +253,13 @@ def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int
         options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
         with engine.connect().execution_options(**options) as conn:
             for firms in ranges:
-                latest = latest_statements(load_scoring_statements(conn, as_of, firms), as_of)
+                rows = load_scoring_statements(conn, as_of, firms)
+                # one scoring unit per (firm, institution): each member's history on its own
+                real = rows["firm_id"].to_numpy(dtype="int64")
+                rows["firm_id"] = real * UNIT + rows["institution_id"].to_numpy(dtype="int64")
+                latest = latest_statements(rows, as_of)
                 if len(latest):
+                    latest["firm_id"] = latest["firm_id"].to_numpy(dtype="int64") // UNIT
                     yield latest
 
     reader = read()
@@ -325,7 +339,8 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     good["fiscal_year_end"] = pd.to_datetime(good["fiscal_year_end"]).astype("datetime64[ns]")
     good["_file_row"] = good.index
     if firm_ids and not history.empty:
-        history = history.loc[history["firm_id"].isin(firm_ids)].copy()
+        # only the institution's own statements: another member's figures never reach its score
+        history = history.loc[history["firm_id"].isin(firm_ids) & (history["institution_id"] == inst.id)].copy()
         history["firm_key"] = "db:" + history["firm_id"].astype("int64").astype(str)
         history["fiscal_year_end"] = history["fiscal_year_end"].astype("datetime64[ns]")
         history = history.merge(good[["firm_key", "fiscal_year_end"]].drop_duplicates(), how="left",
@@ -396,11 +411,13 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
         firm_ids_of = lookups.firm_ids_by_borrower_hash(conn, inst.id, hashes)
         firm_of = {h: f for h, f in zip(hashes, firm_ids_of, strict=True) if pd.notna(f)}
         firm_ids = sorted({int(v) for v in firm_of.values()})
-        latest = lookups.latest_scores(conn, None, firm_ids, extra=("reasons", "model_version_id", "statement_id"))
+        # only the bank's own scores: computed from the statements it submitted (issue 17)
+        latest = lookups.latest_scores(conn, None, firm_ids, extra=("reasons", "model_version_id", "statement_id"),
+                                       institution_id=inst.id)
         versions = bulk_lookup(conn, ModelVersion.__table__, "id", sorted({int(v) for v in latest.model_version_id}),
                                ["id", "version"])
-        # under row-level security a bank cannot see the statement behind the score when
-        # another member submitted it (the score itself is shared): its date is then None
+        # a score written before migration 0012 (no institution) may rest on a statement the
+        # bank cannot see: its date is then None
         statements = bulk_lookup(conn, FinancialStatement.__table__, "id",
                                  sorted({int(v) for v in latest.statement_id}), ["id", "fiscal_year_end"])
     latest["model_version"] = latest.model_version_id.map(dict(zip(versions.id, versions.version, strict=True)))

@@ -3,8 +3,8 @@
 One row per firm and fiscal period in force at ``as_of`` (``pipelines.snapshot``):
 when several institutions submitted the same firm's statement for the same fiscal
 year end, the one received last is used, so a firm counts once per period. Each row
-carries the firm's attributes (``industry``: ISIC Rev.4 section, ``region``,
-``size``: the firm's size class), ``year`` (calendar year of the fiscal year end),
+carries the firm's attributes as that statement gives them (``industry``: ISIC Rev.4
+section, ``region``, ``size``: the firm's size class), ``year`` (calendar year of the fiscal year end),
 the CRD-style ratios of ``models.ratios.compute_features`` and the point-in-time
 default label of ``models.labels.label_statements`` (reporting lag 3 months,
 12-month horizon; NaN while the window is incomplete or when the firm was already
@@ -19,7 +19,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from creditdb.schema import DefaultEvent, Firm, Submission
+from creditdb.schema import BorrowerLink, DefaultEvent, Submission
 from models.labels import label_statements
 from models.ratios import FEATURE_NAMES, compute_features
 from models.statistics import cell_statistics
@@ -38,25 +38,29 @@ def _as_of(as_of: dt.datetime | None) -> dt.datetime:
 
 
 def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3,
-           horizon_months: int = 12) -> pd.DataFrame:
-    """Statements in force with firm attributes, ``year``, ratios and ``label``."""
+           horizon_months: int = 12, known_by: bool = False) -> pd.DataFrame:
+    """Statements in force with firm attributes, ``year``, ratios and ``label``.
+
+    The attributes are the statement's own (as its institution submitted them, migration
+    0012), so a member's statistics use only what it submitted. With ``known_by``, a
+    column ``known_by`` holds for each row the set of institution ids that have linked a
+    borrower to the firm (for ``models.disclosure``; needs read access to every link).
+    """
     when = _as_of(as_of)
     with engine.connect() as conn:
-        st = statements_as_of(conn, when)
-        firms = pd.DataFrame(conn.execute(select(Firm.id.label("firm_id"), Firm.industry, Firm.region,
-                                                 Firm.size_class.label("size"), Firm.established_year)).all(),
-                             columns=["firm_id", "industry", "region", "size", "established_year"])
+        st = statements_as_of(conn, when).rename(columns={"size_class": "size"})
+        links = (pd.DataFrame(conn.execute(select(BorrowerLink.firm_id, BorrowerLink.institution_id)).all(),
+                              columns=["firm_id", "institution_id"]) if known_by else None)
         defaults = pd.DataFrame(conn.execute(
             select(DefaultEvent.firm_id, DefaultEvent.default_date)
             .join(Submission, Submission.id == DefaultEvent.submission_id)
             .where(Submission.received_at <= when)).all(), columns=["firm_id", "default_date"])
     columns = ["firm_id", "fiscal_year_end", *DIMENSIONS.values(), "label", *RATIOS]
     if st.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, "known_by"] if known_by else columns)
     st = (st.sort_values(["received_at", "submission_id"])
           .drop_duplicates(["firm_id", "fiscal_year_end"], keep="last")
           .sort_values(["firm_id", "fiscal_year_end"]).reset_index(drop=True))
-    st = st.merge(firms, on="firm_id", how="left", validate="many_to_one")
     st["fiscal_year_end"] = pd.to_datetime(st["fiscal_year_end"])
     features = compute_features(st)
     naive = pd.Timestamp(when).tz_convert("UTC").tz_localize(None)
@@ -67,6 +71,11 @@ def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3
     out["label"] = labelled["label"].reindex(out.index)
     for r in RATIOS:
         out[r] = features[r].astype("float64")
+    if links is not None:
+        knows = links.groupby("firm_id")["institution_id"].agg(frozenset)
+        out["known_by"] = [knows.get(f, frozenset()) | {i} for f, i in zip(out.firm_id, st.institution_id,
+                                                                             strict=True)]
+        return out[[*columns, "known_by"]]
     return out[columns]
 
 

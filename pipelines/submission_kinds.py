@@ -47,7 +47,21 @@ def _statement_rows(good: pd.DataFrame, loan_hash: pd.Series | None, base: dict[
             "industry": good.industry.astype(str).to_numpy(),
             "region": _nullable(anon.region(good.country, good.postal_code))}
     cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
+    cols.update(firm_attributes(good))
     return pd.DataFrame(cols)
+
+
+def firm_attributes(rows: pd.DataFrame) -> dict[str, Any]:
+    """The firm attributes of statement rows, coarsened as stored: ISIC section, region (first
+    3 characters of the postal code), year of establishment, size class. Stored on each
+    statement (the submitting institution's view, migration 0012) and on a new firm row."""
+    from creditdb import anonymise as anon
+    from models.sme_size import size_class
+
+    return {"industry": rows.industry.astype(str).to_numpy(),
+            "region": anon.region(rows.country, rows.postal_code).to_numpy(),
+            "established_year": anon.year(rows.established).to_numpy(),
+            "size_class": size_class(rows.employees, rows.country, rows.industry).to_numpy()}
 
 
 def _loan_rows(good: pd.DataFrame, loan_hash: pd.Series | None, base: dict[str, Any]) -> pd.DataFrame:

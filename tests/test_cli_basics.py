@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from creditdb.cli import COMMANDS, cli
+from creditdb.db import head_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +57,6 @@ def test_usage_error_exit_2(sqlite_db):
 def test_init_and_institutions(db):
     runner = CliRunner()
     out = json.loads(runner.invoke(cli, ["init", "--json"]).output)
-    from creditdb.db import head_revision
 
     assert out["ok"] and out["revision"] == head_revision()
     assert runner.invoke(cli, ["institution", "add", "CGC1", "--name", "Tokyo CGC", "--kind",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from creditdb import audit
 from creditdb.cli import cli
-from creditdb.schema import AuditEvent, Institution, ModelVersion, Score
+from creditdb.schema import AMOUNT_COLUMNS, AuditEvent, Institution, ModelVersion, Score
 from models.ratios import FEATURE_NAMES
 from pipelines import synth
 from pipelines.features import (
@@ -96,7 +96,8 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     # score every firm; rows carry the model version
     scored = json.loads(run("score", "firms", "--model", version, "--as-of", CUTOFF, "--json").output)
     with db.engine.connect() as conn:
-        firms_n = conn.execute(select(func.count(func.distinct(Score.firm_id)))).scalar_one()
+        # one score per firm and institution: each bank's from its own statements (issue 17)
+        firms_n = len(conn.execute(select(Score.firm_id, Score.institution_id).distinct()).all())
         mv = conn.execute(select(ModelVersion.id).where(ModelVersion.version == version)).scalar_one()
         rows = conn.execute(select(Score.model_version_id, Score.pd, Score.grade, Score.fee_category, Score.reasons)).all()
         actions = [r.action for r in conn.execute(select(AuditEvent.action, AuditEvent.input_hash,
@@ -104,7 +105,7 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
         hashes = conn.execute(select(AuditEvent.input_hash, AuditEvent.output_hash)
                               .where(AuditEvent.action.in_(["model.train", "score.firms"]))).all()
         assert audit.verify(conn).ok
-    assert scored["firms"] == firms_n == len(rows) > 0
+    assert scored["scores"] == firms_n == len(rows) > 0 and scored["firms"] <= scored["scores"]
     assert all(r.model_version_id == mv for r in rows)
     assert all(0.0005 <= r.pd <= 1 and 1 <= r.fee_category <= 9 for r in rows)
     assert any(r.grade == "D" for r in rows) and sum(scored["grades"].values()) == len(rows)
@@ -112,9 +113,18 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     assert all(len(x) <= 3 for x in reasons) and any(x and x[0]["text"] for x in reasons)
     assert actions.count("model.train") == 2 and actions.count("score.firms") == 1
     # scoring reads each firm's latest two statements only: same features as from the whole history
-    with db.engine.connect() as conn:
-        everything = load_statements(conn)
+    from pipelines.scoring import UNIT
+    from pipelines.snapshot import statements_as_of
+
+    with db.engine.connect() as conn:  # per (firm, institution): each bank's own history
+        everything = statements_as_of(conn).rename(columns={"id": "statement_id"})
         short = load_scoring_statements(conn, dt.date.fromisoformat(CUTOFF))
+    everything["fiscal_year_end"] = pd.to_datetime(everything["fiscal_year_end"])
+    for c in everything.columns:
+        if c in AMOUNT_COLUMNS or c == "established_year":
+            everything[c] = pd.to_numeric(everything[c], errors="coerce").astype("float64")
+    for frame in (everything, short):
+        frame["firm_id"] = frame["firm_id"].astype("int64") * UNIT + frame["institution_id"].astype("int64")
     full = latest_statements(everything, CUTOFF)
     assert len(short) < len(everything) and len(full) == firms_n
     keys = ["statement_id", "firm_id", "fiscal_year_end", *FEATURE_NAMES]
@@ -317,7 +327,7 @@ def test_bad_input_is_rejected_and_writes_nothing(db, tmp_path):
     with db.engine.begin() as conn:
         conn.execute(update(ModelVersion).values(status="candidate"))
     out = json.loads(run("score", "firms", "--model", version, "--as-of", CUTOFF, "--json").output)
-    assert out["firms"] > 0 and count(db.engine, Score) == out["firms"]
+    assert out["scores"] > 0 and count(db.engine, Score) == out["scores"]
 
 
 @pytest.mark.slow
@@ -327,8 +337,9 @@ def test_demo_trains_and_scores(sqlite_db, tmp_path):
     rating = out["rating"]
     assert rating["version"].startswith("rating-") and rating["new"]
     assert 0.55 < rating["auc_oot_model"] <= 1 and 0.55 < rating["auc_oot_challenger"] <= 1
-    assert sum(rating["grades"].values()) == rating["scored_firms"] == out["firms_in_database"]
-    assert count(sqlite_db.engine, Score) == rating["scored_firms"]
+    assert rating["scored_firms"] == out["firms_in_database"]
+    assert sum(rating["grades"].values()) == rating["scores"] == count(sqlite_db.engine, Score)
+    assert rating["scores"] >= rating["scored_firms"]
     # the approval gate is shown honestly: 800 firms leave too few defaults, so the demo
     # approves only with a stated override, which the audit trail keeps
     gate = rating["approval_gate"]

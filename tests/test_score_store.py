@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from creditdb.schema import FinancialStatement, Institution, ModelVersion, Score
-from pipelines.features import GROWTH_COLUMNS, SCORING_AMOUNTS, load_scoring_statements, load_statements
+from creditdb.bulk import read_frame
+from creditdb.schema import FinancialStatement, Institution, ModelVersion, Score, Submission
+from pipelines.features import GROWTH_COLUMNS, SCORING_AMOUNTS, load_scoring_statements
 from pipelines.ingest import submit_file
 from pipelines.score_store import ScoreReferenceError, write_scores
 from tests import factories as F
@@ -49,14 +50,27 @@ def stored(db, tmp_path):
 
 
 def test_latest_two_in_force_equal_an_independent_pandas_selection(stored):
+    """Scoring reads each (firm, institution)'s latest two statements in force: a member's score
+    rests only on its own statements (issue 17), so BK2's later 2022 statement of firms 0-2
+    is BK2's unit's only row and BK1's units keep BK1's own history."""
     with stored.engine.connect() as conn:
         got = load_scoring_statements(conn, AS_OF)
-        history = load_statements(conn)  # in force per firm and period, chosen in pandas
+        # in force per firm, period and institution, chosen in pandas from every stored row
+        history = read_frame(conn, select(FinancialStatement.__table__, Submission.received_at)
+                             .join(Submission, Submission.id == FinancialStatement.submission_id))
+    history = history.rename(columns={"id": "statement_id"})
+    history["fiscal_year_end"] = pd.to_datetime(history["fiscal_year_end"])
+    history = (history.sort_values(["received_at", "submission_id"], kind="stable")
+               .drop_duplicates(["firm_id", "institution_id", "fiscal_year_end"], keep="last"))
     ref = history.loc[history.fiscal_year_end <= pd.Timestamp(AS_OF)]
-    ref = ref.sort_values(["firm_id", "fiscal_year_end"]).groupby("firm_id").tail(2).reset_index(drop=True)
+    ref = (ref.sort_values(["firm_id", "institution_id", "fiscal_year_end"])
+           .groupby(["firm_id", "institution_id"]).tail(2).reset_index(drop=True))
     assert list(got.statement_id) == list(ref.statement_id)
-    assert (got.fiscal_year_end <= pd.Timestamp(AS_OF)).all() and len(got) == 6 * 2 - 1  # firm 5: one year only
-    last = ~got.firm_id.duplicated(keep="last")
+    # BK1: firm 5 one year only; BK2: one statement of each of firms 0-2
+    assert (got.fiscal_year_end <= pd.Timestamp(AS_OF)).all() and len(got) == 6 * 2 - 1 + 3
+    unit = got.firm_id * 1000 + got.institution_id
+    last = ~unit.duplicated(keep="last")
+    assert (got.institution_id == ref.institution_id).all()
     for c in ("firm_id", "fiscal_year_end", *SCORING_AMOUNTS, "industry", "established_year"):
         expected = ref[c].astype(got[c].dtype)
         # the previous statement brings only what growth rates read
@@ -64,10 +78,11 @@ def test_latest_two_in_force_equal_an_independent_pandas_selection(stored):
         pd.testing.assert_series_equal(got.loc[rows, c], expected[rows], check_names=False, obj=c)
         if c not in (*GROWTH_COLUMNS, "firm_id", "industry", "established_year"):
             assert got.loc[~last, c].isna().all(), c
-    # the corrections won: BK2's later 2022 statements, BK1's corrected 2021 one
-    assert (got.loc[(got.firm_id.isin(ref.firm_id.unique()[:3])) & (got.fiscal_year_end.dt.year == 2022),
-                    "net_income"] == 123_456).all()
-    assert (got.net_income == -7_000_000).sum() == 1
+    # BK2's own 2022 statements are its units' rows; BK1's units of the same firms keep BK1's figures
+    bk2 = got.institution_id == got.institution_id.max()
+    assert bk2.sum() == 3 and (got.loc[bk2, "net_income"] == 123_456).all()
+    assert not (got.loc[~bk2, "net_income"] == 123_456).any()
+    assert (got.net_income == -7_000_000).sum() == 1  # BK1's correction of its own 2021 statement won
 
 
 def test_nothing_before_the_first_statement(stored):
@@ -132,9 +147,11 @@ def test_bad_references_are_refused_and_nothing_is_written(stored, break_it):
 
 def test_latest_statements_do_not_depend_on_row_order(stored):
     from pipelines.features import latest_statements
+    from pipelines.scoring import UNIT
 
     with stored.engine.connect() as conn:
         ordered = load_scoring_statements(conn, AS_OF)
+    ordered["firm_id"] = ordered.firm_id * UNIT + ordered.institution_id  # scoring's (firm, institution) units
     shuffled = ordered.sample(frac=1, random_state=1)
     assert not shuffled.statement_id.is_monotonic_increasing
     pd.testing.assert_frame_equal(latest_statements(shuffled, AS_OF), latest_statements(ordered, AS_OF))
@@ -183,10 +200,12 @@ def test_reading_ahead_stops_cleanly_when_scoring_stops_early(stored):
     from pipelines.scoring import _latest_by_firm_range
 
     with stored.engine.connect() as conn:
-        firms = sorted(conn.execute(select(FinancialStatement.firm_id).distinct()).scalars())
+        units = conn.execute(select(FinancialStatement.firm_id, FinancialStatement.institution_id).distinct()).all()
+    firms = sorted({f for f, _ in units})
     ranges = [(f, f + 1) for f in firms]
     full = list(_latest_by_firm_range(stored.engine, AS_OF, ranges, prefetch=True))
-    assert [len(p) for p in full] == [1] * len(firms)  # one part per firm, read one ahead
+    # one part per firm, read one ahead; a part holds one row per institution that submitted the firm
+    assert [len(p) for p in full] == [sum(u == f for u, _ in units) for f in firms]
 
     finished = threading.Event()
 

@@ -114,9 +114,12 @@ def _load(w: World) -> None:
                     spec, data_fingerprint, code_version, seed, metrics, validation_report)
                     VALUES ('m1', now(), 'op', 'candidate', 'x', 'x', '{}', 'x', 'x', 1, '{}',
                             '{"sample": {"defaults": 40}}')""")
-    w.q("owner", """INSERT INTO score (model_version_id, firm_id, statement_id, pd, grade, fee_category, reasons, scored_at)
-                    SELECT (SELECT id FROM model_version WHERE version = 'm1'), s.firm_id, max(s.id), 0.01, 'A', 1,
-                           '[]', now() FROM financial_statement s GROUP BY s.firm_id""")
+    # (one per firm and institution, from that institution's statement, as score firms writes them)
+    w.q("owner", """INSERT INTO score (model_version_id, firm_id, institution_id, statement_id, pd, grade,
+                                       fee_category, reasons, scored_at)
+                    SELECT (SELECT id FROM model_version WHERE version = 'm1'), s.firm_id, s.institution_id,
+                           max(s.id), 0.01, 'A', 1, '[]', now()
+                      FROM financial_statement s GROUP BY s.firm_id, s.institution_id""")
 
 
 @pytest.fixture(scope="module")
@@ -307,8 +310,8 @@ def test_cli_as_another_bank_sees_and_changes_nothing(world):
     r = w.cli("bk1", "score", "lookup", "-i", "BK1", "BK1-B00001", "BK1-B00009", "--json")
     res = {x["borrower_key"]: x for x in json.loads(r.output)["results"]}
     assert res["BK1-B00001"]["found"] and res["BK1-B00001"]["fiscal_year_end"] == "2021-03-31"
-    # firm 9 is shared; its score rests on BK2's statement, which BK1 may not see: score yes, statement no
-    assert res["BK1-B00009"]["found"] and res["BK1-B00009"]["fiscal_year_end"] is None
+    # firm 9 is shared; BK1's score of it rests on BK1's own statement (issue 17: never on BK2's)
+    assert res["BK1-B00009"]["found"] and res["BK1-B00009"]["fiscal_year_end"] == "2021-03-31"
     # listings show only the bank's own submissions and audit events
     subs = json.loads(w.cli("bk2", "submissions", "list", "--json").output)
     assert subs and {s["institution"] for s in subs} == {"BK2"}
@@ -385,8 +388,9 @@ def test_key_rotation_rekeys_everything_and_keeps_links(tmp_path):
         r = w.cli("bk1", "score", "lookup", "-i", "BK1", "BK1-B00001", "BK1-B00009", "--json")
         assert json.loads(r.output)["found"] == 2, r.output
         r = w.cli("bk2", "score", "lookup", "-i", "BK2", "BK2-NEW-0", "BK2-B00005", "--json")
-        # both found: BK2-NEW-0 was linked to firm 0, whose score rests on BK1's statement
-        assert json.loads(r.output)["found"] == 2, r.output
+        # BK2-NEW-0 was linked to firm 0, whose only score rests on BK1's statement: not BK2's to read
+        found = {x["borrower_key"]: x["found"] for x in json.loads(r.output)["results"]}
+        assert found == {"BK2-NEW-0": False, "BK2-B00005": True}, r.output
 
         ev = w.q("owner", "SELECT action, db_role FROM audit_event WHERE action = 'security.rotate_key'")
         assert ev == [("security.rotate_key", w.roles["operator"])]

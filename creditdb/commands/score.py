@@ -51,7 +51,8 @@ def firms(version: str | None, as_of: str | None, as_json: bool) -> None:
     if as_json:
         emit_json({"ok": True, **res})
         return
-    click.echo(f"scored {res['firms']:,} firms with {res['version']} ({res['status']}) as of {res['as_of']}; "
+    click.echo(f"scored {res['firms']:,} firms ({res['scores']:,} scores: one per firm and institution) with "
+               f"{res['version']} ({res['status']}) as of {res['as_of']}; "
                f"{res['in_default']:,} in default; mean PD {res['mean_pd'] * 100:.2f}%")
     click.echo("grades: " + ", ".join(f"{g}:{n:,}" for g, n in res["grades"].items() if n))
 

@@ -14,7 +14,7 @@ from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
 def security() -> None:
     """PostgreSQL access control (roles, row-level security) and pseudonym key rotation.
 
-    The SQL is in deploy/sql (roles.sql, rls.sql); deploy/OPERATIONS.md explains
+    The SQL is in deploy/sql (roles.sql, rls.sql, member_isolation.sql); deploy/OPERATIONS.md explains
     adding an institution and rotating the key. The embedded SQLite mode has no
     access control.
 

@@ -84,7 +84,23 @@ Percentiles: linear interpolation. Default rate: defaults / labelled statements 
     path.write_text(doc, encoding="utf-8")
 
 
-@click.command()
+def _dimensions_and_ratios(by_: str, ratios: str | None) -> tuple[list[str], list[str]]:
+    from pipelines.statistics import RATIOS
+
+    by = _split(by_)
+    bad = [b for b in by if b not in DIMENSION_NAMES]
+    if bad or len(set(by)) != len(by):
+        raise click.BadParameter(f"{', '.join(bad) or 'repeated dimension'}: choose from "
+                                 f"{', '.join(DIMENSION_NAMES)}, each once", param_hint="--by")
+    chosen = _split(ratios) or list(RATIOS)
+    bad = [r for r in chosen if r not in RATIOS]
+    if bad:
+        raise click.BadParameter(f"unknown ratio(s) {', '.join(bad)}; known: {', '.join(RATIOS)}",
+                                 param_hint="--ratios")
+    return by, chosen
+
+
+@click.group(invoke_without_command=True)
 @click.option("--by", "by_", default="industry", show_default=True,
               help="Comma-separated dimensions: industry, region, size, year.")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True,
@@ -97,9 +113,13 @@ Percentiles: linear interpolation. Default rate: defaults / labelled statements 
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write a self-contained HTML table.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
-def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_margins: bool,
+@click.pass_context
+def stats(ctx: click.Context, by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_margins: bool,
           csv_path: Path | None, html_path: Path | None, as_json: bool) -> None:
-    """Published statistics: per cell, firms, statements, default rate and the count,
+    """Statistics of the statements you can read (a member: its own), and the pool-wide
+    statistics the operator publishes (``stats publish``, ``stats published``).
+
+    Without a sub-command: per cell, firms, statements, default rate and the count,
     mean, median, standard deviation and 30th / 70th percentiles of each ratio, for
     all statements and split by default / non-default.
 
@@ -116,22 +136,17 @@ def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_ma
       creditdb stats --by industry,size --k 5
       creditdb stats --by industry,year --ratios equity_ratio,roa --json
       creditdb stats --by region --csv stats.csv --html stats.html
+      creditdb stats publish --by industry,size      # operator: pool-wide, for members
+      creditdb stats published                       # anyone: the latest publication
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from tqdm import tqdm
 
     from creditdb.output import open_engine
-    from pipelines.statistics import RATIOS, statistics
+    from pipelines.statistics import statistics
 
-    by = _split(by_)
-    bad = [b for b in by if b not in DIMENSION_NAMES]
-    if bad or len(set(by)) != len(by):
-        raise click.BadParameter(f"{', '.join(bad) or 'repeated dimension'}: choose from "
-                                 f"{', '.join(DIMENSION_NAMES)}, each once", param_hint="--by")
-    chosen = _split(ratios) or list(RATIOS)
-    bad = [r for r in chosen if r not in RATIOS]
-    if bad:
-        raise click.BadParameter(f"unknown ratio(s) {', '.join(bad)}; known: {', '.join(RATIOS)}",
-                                 param_hint="--ratios")
+    by, chosen = _dimensions_and_ratios(by_, ratios)
     when = as_of.replace(tzinfo=dt.UTC) if as_of else dt.datetime.now(dt.UTC)
     with tqdm(total=1, desc="statistics", disable=None, file=sys.stderr) as bar:
         table = statistics(open_engine(), by, chosen, k=k, as_of=when, margins=not no_margins)
@@ -158,3 +173,119 @@ def stats(by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_ma
     for p in (csv_path, html_path):
         if p:
             click.echo(f"written: {p}")
+
+
+def _summary_line(table, by: list[str]) -> str:
+    keys = [*by, "population"]
+    cells = {tuple(r): s for *r, s in table[[*keys, "suppressed"]].itertuples(index=False, name=None)}
+    rows = table["suppressed"]
+    return (f"{len(cells)} cells x populations; rows of cell x ratio: {len(table)}, "
+            f"{int((rows == 'primary').sum())} primary, {int((rows == 'complementary').sum())} complementary, "
+            f"{int((rows == 'dominance').sum())} dominated ratio(s) suppressed")
+
+
+@stats.command("publish")
+@click.option("--by", "by_", default="industry", show_default=True,
+              help="Comma-separated dimensions: industry, region, size, year.")
+@click.option("--ratios", default=None, help="Comma-separated ratios (default: every numeric feature).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Use the data as it stood at this date (default: now, UTC).")
+@click.option("--no-margins", is_flag=True, help="Publish only the full cross-classification, no totals.")
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="Disclosure policy (TOML; default: models/data/disclosure_policy.toml).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def publish_cmd(by_: str, ratios: str | None, as_of: dt.datetime | None, no_margins: bool,
+                policy_path: Path | None, as_json: bool) -> None:
+    """Publish pool-wide statistics for every member to read (operator).
+
+    Every statement in force, of every institution, is used. A cell is stored only if at
+    least k firms remain after removing the firms any ONE institution knows; a ratio of
+    a cell is blanked when it is dominated (p% rule, (n,k) rule); complementary cells
+    are blanked so that no hidden one follows from a total. Parameters: the policy file
+    (rules: models/disclosure.py). Suppressed statistics are never stored.
+
+    \b
+    Example:
+      creditdb stats publish --by industry,size
+      creditdb stats publish --by industry,year --ratios equity_ratio,roa --policy my_policy.toml --json
+    """
+    from tqdm import tqdm
+
+    from creditdb.output import open_engine, reject
+    from creditdb.settings import get_settings
+    from models.disclosure import load_policy
+    from pipelines.publish_stats import NothingToPublish, publish
+
+    by, chosen = _dimensions_and_ratios(by_, ratios)
+    try:
+        policy = load_policy(policy_path)
+    except ValueError as exc:
+        reject(str(exc), as_json=as_json)
+    when = as_of.replace(tzinfo=dt.UTC) if as_of else dt.datetime.now(dt.UTC)
+    with tqdm(total=1, desc="publish", disable=None, file=sys.stderr) as bar:
+        try:
+            pub = publish(open_engine(), by, chosen, policy, actor=get_settings().actor, as_of=when,
+                          margins=not no_margins)
+        except NothingToPublish as exc:
+            reject(str(exc), as_json=as_json)
+        bar.update(1)
+    if as_json:
+        emit_json({"ok": True, **pub.meta, "rows": len(pub.table)})
+        return
+    click.echo(f"publication {pub.meta['id']}: by {', '.join(by) or 'total'}, statements in force at "
+               f"{when.isoformat()}, policy k = {policy.k}, p = {policy.p_percent} %, "
+               f"(n, k) = ({policy.n}, {policy.k_percent} %)")
+    if len(pub.table):
+        click.echo(_summary_line(pub.table, by))
+
+
+@stats.command("published")
+@click.option("--id", "publication_id", type=int, default=None, help="Publication id (default: the latest).")
+@click.option("--list", "list_all", is_flag=True, help="List the publications instead.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False), help="Write a CSV file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+def published_cmd(publication_id: int | None, list_all: bool, csv_path: Path | None, as_json: bool) -> None:
+    """Read published pool-wide statistics (any member, agency, supervisor, operator).
+
+    Blank values are suppressed ("primary": too few firms unknown to some institution;
+    "complementary": protects another cell; "dominance": a few firms dominate the ratio).
+
+    \b
+    Example:
+      creditdb stats published
+      creditdb stats published --list
+      creditdb stats published --id 3 --csv pool.csv --json
+    """
+    from creditdb.output import open_engine, reject
+    from pipelines.publish_stats import NothingPublished, list_publications, published
+
+    engine = open_engine()
+    if list_all:
+        pubs = list_publications(engine)
+        if as_json:
+            emit_json({"publications": pubs})
+            return
+        if not pubs:
+            click.echo("no statistics are published yet")
+        for p in pubs:
+            click.echo(f"{p['id']:>5}  {p['published_at']:%Y-%m-%d %H:%M}  by {', '.join(p['dimensions']) or 'total'}"
+                       f"  as of {p['as_of']:%Y-%m-%d}  {p['cells']} cells, {p['suppressed']} rows suppressed")
+        return
+    try:
+        pub = published(engine, publication_id)
+    except NothingPublished as exc:
+        reject(str(exc), as_json=as_json)
+    by = list(pub.meta["dimensions"])
+    records = _records(pub.table)
+    if csv_path:
+        _write_csv(csv_path, pub.table)
+    if as_json:
+        emit_json({**pub.meta, "rows": records})
+        return
+    click.echo(f"publication {pub.meta['id']} of {pub.meta['published_at']:%Y-%m-%d %H:%M} (statements in force at "
+               f"{pub.meta['as_of']:%Y-%m-%d}), policy k = {pub.meta['policy']['k']}")
+    ratios = list(pub.meta["ratios"])
+    click.echo(_text_table(records, by, ratios))
+    click.echo(_summary_line(pub.table, by))
+    if csv_path:
+        click.echo(f"written: {csv_path}")
