@@ -26,6 +26,7 @@ COMMANDS = {
     "audit": "creditdb.commands.audit:audit",
     "score": "creditdb.commands.score:score",
     "stats": "creditdb.commands.stats:stats",
+    "fx": "creditdb.commands.fx:fx",
     "security": "creditdb.commands.security:security",
 }
 

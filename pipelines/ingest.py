@@ -24,6 +24,7 @@ from creditdb import audit
 from creditdb.bulk import insert_frame, insert_ignore, lookup
 from creditdb.schema import (
     AMOUNT_COLUMNS,
+    SME_AMOUNT_COLUMNS,
     BorrowerLink,
     DefaultEvent,
     FinancialStatement,
@@ -371,8 +372,9 @@ def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], in
                 "fiscal_year_end": _dates(good.fiscal_year_end).array,
                 "months": good.months.fillna(12).astype("int64").to_numpy(),
                 "currency": good.currency.astype(str).to_numpy(),
-                "employees": good.employees.astype("Int64").to_numpy()}
-        cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
+                "employees": good.employees.astype("Int64").to_numpy(),
+                "isic_code": good.isic_code.astype("object").where(good.isic_code.notna(), None).to_numpy()}
+        cols.update({c: good[c].to_numpy(dtype="float64") for c in (*AMOUNT_COLUMNS, *SME_AMOUNT_COLUMNS)})
         job = (FinancialStatement.__table__, pd.DataFrame(cols))
     elif kind == "loans":
         frame = pd.DataFrame({

@@ -225,8 +225,10 @@ def test_migration_0010_both_ways_keeps_rows_and_swaps_keys_for_checks(two_banks
         return {t: {fk["referred_table"] for fk in insp.get_foreign_keys(t)} for t in FACT_TABLES}
 
     def rows() -> tuple:
+        # the columns that exist at 0003 as at 0010 (migration 0015 adds statement columns)
+        later = {"paid_up_capital", "land", "buildings", "isic_code"}
         with engine.connect() as conn:
-            return tuple(conn.execute(select(t).order_by(t.c.id)).all()
+            return tuple(conn.execute(select(*[c for c in t.c if c.name not in later]).order_by(t.c.id)).all()
                          for t in (FinancialStatement.__table__, Loan.__table__))
 
     stored = rows()
