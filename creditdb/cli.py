@@ -27,6 +27,7 @@ COMMANDS = {
     "score": "creditdb.commands.score:score",
     "stats": "creditdb.commands.stats:stats",
     "fx": "creditdb.commands.fx:fx",
+    "scheme": "creditdb.commands.scheme:scheme",
     "security": "creditdb.commands.security:security",
 }
 
