@@ -38,19 +38,21 @@ def _as_of(as_of: dt.datetime | None) -> dt.datetime:
 
 
 def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3,
-           horizon_months: int = 12) -> pd.DataFrame:
-    """Statements in force with firm attributes, ``year``, ratios and ``label``."""
+           horizon_months: int = 12, keep: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Statements in force with firm attributes, ``year``, ratios and ``label``; ``keep``
+    names further statement or firm columns to return (e.g. ``country``, ``currency``)."""
     when = _as_of(as_of)
     with engine.connect() as conn:
         st = statements_as_of(conn, when)
         firms = pd.DataFrame(conn.execute(select(Firm.id.label("firm_id"), Firm.industry, Firm.region,
-                                                 Firm.size_class.label("size"), Firm.established_year)).all(),
-                             columns=["firm_id", "industry", "region", "size", "established_year"])
+                                                 Firm.size_class.label("size"), Firm.established_year,
+                                                 Firm.country)).all(),
+                             columns=["firm_id", "industry", "region", "size", "established_year", "country"])
         defaults = pd.DataFrame(conn.execute(
             select(DefaultEvent.firm_id, DefaultEvent.default_date)
             .join(Submission, Submission.id == DefaultEvent.submission_id)
             .where(Submission.received_at <= when)).all(), columns=["firm_id", "default_date"])
-    columns = ["firm_id", "fiscal_year_end", *DIMENSIONS.values(), "label", *RATIOS]
+    columns = ["firm_id", "fiscal_year_end", *DIMENSIONS.values(), "label", *RATIOS, *keep]
     if st.empty:
         return pd.DataFrame(columns=columns)
     st = (st.sort_values(["received_at", "submission_id"])
@@ -62,7 +64,7 @@ def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3
     naive = pd.Timestamp(when).tz_convert("UTC").tz_localize(None)
     labelled = label_statements(st[["firm_id", "fiscal_year_end"]], defaults, naive,
                                 lag_months=lag_months, horizon_months=horizon_months)
-    out = st[["firm_id", "fiscal_year_end", "industry", "region", "size"]].copy()
+    out = st[["firm_id", "fiscal_year_end", "industry", "region", "size", *keep]].copy()
     out["year"] = out["fiscal_year_end"].dt.year
     out["label"] = labelled["label"].reindex(out.index)
     for r in RATIOS:
