@@ -188,3 +188,36 @@ def test_cross_country_report_renders_in_headless_chromium(sqlite_db, region, tm
 
     # the charts' blue (#1f5fa8) and orange (#e07b00) bars were drawn: the images decoded and rendered
     assert near((0x1F, 0x5F, 0xA8)) > 3000 and near((0xE0, 0x7B, 0x00)) > 1000
+
+
+def test_size_features_identical_whichever_currency(region):
+    local = _frame(region).assign(established_year=np.nan)
+    usd = _in_usd(local)
+    table = rate_table()
+    a = compute_features(local.assign(fx_to_reporting=table.factors(local.currency, local.fiscal_year_end, "USD")))
+    b = compute_features(usd.assign(fx_to_reporting=1.0))
+    for col in ("log_sales", "log_assets", "equity_ratio", "roa", "ibd_to_sales", "current_ratio"):
+        np.testing.assert_allclose(a[col].astype(float), b[col].astype(float), rtol=1e-9, equal_nan=True)
+    raw = compute_features(local)  # without the factor the size features are in the submitted currency
+    assert not np.allclose(raw["log_sales"].astype(float), a["log_sales"].astype(float), equal_nan=True)
+
+
+def test_validation_per_country_with_the_same_traffic_lights():
+    from pipelines.validation_demo import synthetic_validation_inputs
+    from pipelines.validation_report import build_validation, render_html, to_jsonable
+
+    inputs = synthetic_validation_inputs(20_000, seed=3)
+    n = len(inputs["pd"])
+    country = np.where(np.arange(n) % 2 == 0, "JP", "TH").astype(object)
+    good = to_jsonable(build_validation(**inputs, country=country))
+    rows = {r["group"]: r for r in good["discrimination"]["auc_by_country"]}
+    assert set(rows) == {"JP", "TH"} and rows["JP"]["n"] + rows["TH"]["n"] == n
+    cal = {r["country"]: r for r in good["calibration"]["by_country"]}
+    assert {r["traffic_light"] for r in cal.values()} <= {"green", "yellow", "red"}
+    # a model that understates TH's PDs threefold: TH turns red, JP keeps its light
+    bad_pd = np.where(country == "TH", inputs["pd"] / 3, inputs["pd"])
+    bad = to_jsonable(build_validation(**{**inputs, "pd": bad_pd}, country=country))
+    bcal = {r["country"]: r for r in bad["calibration"]["by_country"]}
+    assert bcal["TH"]["traffic_light"] == "red" and bcal["JP"]["traffic_light"] == cal["JP"]["traffic_light"]
+    page = render_html(bad)
+    assert "Calibration per country" in page and "AUC per country" in page
