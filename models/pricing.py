@@ -353,7 +353,9 @@ def price_loans(
     ``loan_id``, ``coverage`` (default policy.coverage), ``lgd`` (default by ``secured``),
     ``amortization`` (bullet/linear/annuity, default annuity), ``rate`` (loan rate p.a.,
     default policy.default_loan_rate), ``sales`` (annual sales in currency; empty = no
-    firm-size adjustment), ``secured``, ``no_statements``, ``instalments`` (default 1 for
+    firm-size adjustment), ``sales_eur_m`` (annual sales in EUR millions converted at the
+    statement date, ``pipelines.fx``; replaces ``sales / policy.units_per_eur`` when given),
+    ``secured``, ``no_statements``, ``instalments`` (default 1 for
     bullet, else monthly: round(12 x tenor)).
     ``cumulative_pd``: optional (n_loans, ceil(max tenor)) cumulative PDs at years 1, 2, ...
     replacing the constant hazard (a partial last period uses the next integer year).
@@ -390,7 +392,9 @@ def price_loans(
     s = pol.reinsurance_share
     d = pol.discount_rate
 
-    sales_eur_m = sales / pol.units_per_eur / 1e6
+    # sales in EUR millions: converted by the caller at the statement date when given (pipelines.fx)
+    given = _column(loans, "sales_eur_m", n, np.nan) if "sales_eur_m" in loans else None
+    sales_eur_m = sales / pol.units_per_eur / 1e6 if given is None else _fill(given, np.nan)
     maturity = np.clip(tenor, 1.0, 5.0)
     k = irb.capital_k(p, lgd, maturity, sales_eur_m, pd_floor=pol.pd_floor)
 

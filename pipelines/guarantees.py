@@ -98,7 +98,8 @@ def latest_sales(conn: Connection, firm_ids: list[int]) -> pd.DataFrame:
     df = df.sort_values(["firm_id", "fiscal_year_end", "id"], kind="stable").drop_duplicates("firm_id", keep="last")
     months = pd.to_numeric(df["months"], errors="coerce").fillna(12).replace(0, 12)
     df["sales"] = df["sales"].astype(float) * 12.0 / months
-    return df.rename(columns={"currency": "statement_currency"})[["firm_id", "sales", "statement_currency"]]
+    return df.rename(columns={"currency": "statement_currency", "fiscal_year_end": "statement_date"})[
+        ["firm_id", "sales", "statement_currency", "statement_date"]]
 
 
 def _require_model(conn: Connection) -> dict[str, Any]:
@@ -123,6 +124,23 @@ def loans_frame(
     cols = ["loan_id", "firm_id", "institution", "origination_date", "maturity_date", "currency", "amount_orig",
             "outstanding", "rate", "amortization", "secured", "guarantee_coverage"]
     return pd.DataFrame(conn.execute(stmt).all(), columns=cols)
+
+
+def _sales_eur_m(conn: Connection, scored: pd.DataFrame, book: pd.DataFrame) -> np.ndarray:
+    """Annual sales in EUR millions at each statement's fiscal year end (NaN without a statement)."""
+    from pipelines.fx import FxError, rate_table
+
+    out = np.full(len(book), np.nan)
+    if "statement_date" not in scored or not len(book):
+        return out
+    have = scored["statement_currency"].notna().to_numpy() & book["sales"].notna().to_numpy()
+    if have.any():
+        try:
+            out[have] = rate_table(conn).convert(book["sales"][have], scored["statement_currency"][have],
+                                                 pd.to_datetime(scored["statement_date"][have]), "EUR") / 1e6
+        except FxError as exc:
+            raise GuaranteeDataError(f"sales cannot be converted to EUR for the Basel SME adjustment: {exc}") from exc
+    return out
 
 
 def build_book(conn: Connection, currency: str, coverage_default: float, institution: str | None = None,
@@ -150,6 +168,7 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
         scored["sales"] = np.nan
         scored["statement_currency"] = None
     book = pricing_inputs(scored, currency, coverage_default, coverage)
+    book["sales_eur_m"] = _sales_eur_m(conn, scored, book)  # Basel SME adjustment: sales in EUR at the FYE
     return Book(loans=book, model_version=mv,
                 unscored_loans=int(len(raw) - len(scored) - repaid.sum() - defaulted.sum()),
                 repaid_loans=int(repaid.sum()), defaulted_loans=int(defaulted.sum()))
@@ -297,7 +316,8 @@ def portfolio_inputs(book: pd.DataFrame, policy: Any) -> dict[str, np.ndarray]:
         "lgd": np.where(secured, policy.lgd_secured, policy.lgd_unsecured),
         "ead": book["amount"].to_numpy(dtype=float) * book["coverage"].to_numpy(dtype=float)
         * (1.0 - policy.reinsurance_share),
-        "sales_eur_m": book["sales"].to_numpy(dtype=float) / policy.units_per_eur / 1e6,
+        "sales_eur_m": book["sales_eur_m"].to_numpy(dtype=float) if "sales_eur_m" in book
+        else book["sales"].to_numpy(dtype=float) / policy.units_per_eur / 1e6,
     }
 
 

@@ -243,3 +243,21 @@ def test_two_country_demo_end_to_end(sqlite_db, tmp_path, monkeypatch):
     assert Path(out["report"]).read_text().count("data:image/png;base64,") == 3
     assert "Calibration per country" in Path(out["validation_report"]).read_text()
     monkeypatch.delenv("CREDITDB_SIZE_CURRENCY", raising=False)  # the demo set it for its own run
+
+
+def test_basel_sme_adjustment_uses_sales_converted_at_the_statement_date():
+    from models.pricing import load_policy, price_loans
+
+    table = rate_table()
+    day = pd.Series([pd.Timestamp("2023-12-29")] * 2)
+    sales_thb = pd.Series([4e8, 1.2e9])  # THB: about EUR 10.5m and 31.6m
+    eur_m = table.convert(sales_thb, pd.Series(["THB", "THB"]), day, "EUR") / 1e6
+    assert eur_m == pytest.approx(sales_thb / 37.973 / 1e6)
+    base = {"pd": [0.02, 0.02], "amount": [1e7, 1e7], "tenor_years": [5, 5]}
+    policy = load_policy()
+    converted = price_loans({**base, "sales": sales_thb.to_numpy(), "sales_eur_m": eur_m}, policy)
+    # the same firms priced in EUR with the policy's fixed rate set to 1 EUR = 1 unit
+    in_eur = price_loans({**base, "sales": (sales_thb / 37.973).to_numpy()}, load_policy(units_per_eur=1.0))
+    np.testing.assert_allclose(converted["irb_k"], in_eur["irb_k"], rtol=1e-12)
+    fixed = price_loans({**base, "sales": sales_thb.to_numpy()}, policy)  # the old fixed 160 per EUR
+    assert not np.allclose(converted["irb_k"], fixed["irb_k"])
