@@ -325,3 +325,15 @@ def test_vectorised_matches_row_by_row():
     frame = pd.DataFrame([{"country": c, "industry": i, "fiscal_year_end": "2023-06-30", "currency": CUR[c], **v}
                           for c, i, v, _ in cases])
     assert national_class(frame).sme_class.tolist() == [e for *_, e in cases]
+
+
+def test_docs_page_is_generated_from_the_data():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    import sme_definitions_doc
+
+    page = (root / "docs" / "sme-definitions.md").read_text(encoding="utf-8")
+    assert page == sme_definitions_doc.render() + "\n", "regenerate docs/sme-definitions.md (see its first lines)"
