@@ -279,7 +279,7 @@ def national_class(frame: pd.DataFrame, rules: Sequence[Rule] | None = None) -> 
             conflict[idx] = True
             continue
         sub = frame.iloc[idx]
-        for r in cands:
+        for r in (c for c in cands if c is not None):
             if currency is not None:
                 wrong = currency[idx] != r.currency
                 if wrong.any():
