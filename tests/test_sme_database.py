@@ -261,3 +261,24 @@ def test_basel_sme_adjustment_uses_sales_converted_at_the_statement_date():
     np.testing.assert_allclose(converted["irb_k"], in_eur["irb_k"], rtol=1e-12)
     fixed = price_loans({**base, "sales": sales_thb.to_numpy()}, policy)  # the old fixed 160 per EUR
     assert not np.allclose(converted["irb_k"], fixed["irb_k"])
+
+
+def test_negative_land_is_rejected_naming_row_and_column(sqlite_db, tmp_path):
+    from creditdb.anonymise import pseudonymiser
+    from creditdb.db import session_scope
+    from creditdb.output import open_engine
+    from creditdb.schema import Institution
+    from creditdb.settings import get_settings
+    from pipelines.ingest import submit_file
+
+    d = R.generate_region(["TH"], 20, 2, 1, 1, start_year=2021, today=TODAY)
+    st = d.statements["THBK1"].copy()
+    st.loc[0, "land"] = -5
+    path = tmp_path / "st.csv"
+    st.to_csv(path, index=False)
+    engine = open_engine()
+    with session_scope(engine) as s:
+        s.add(Institution(code="THBK1", name="x", kind="bank", country="TH"))
+    res = submit_file(engine, "statements", path, "THBK1", key=pseudonymiser(engine, get_settings()), actor="t")
+    assert res.rows_rejected == 1 and res.rows_loaded == len(st) - 1
+    assert any(i["column"] == "land" and i["row"] == 2 for i in res.issues), res.issues[:3]
