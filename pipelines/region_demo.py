@@ -92,7 +92,11 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
                                       "currency": reporting, "as_of": dt.datetime.now(dt.UTC).isoformat()})
     totals = table[(table.country != "all") & (table.size_class == "all")]
     for r in totals.itertuples():
-        say(f"  {r.country}: {r.firms:,} firms, default rate {r.default_rate:.2%}, sales {r.sales:,.0f} {reporting}")
+        if pd.isna(r.firms):
+            say(f"  {r.country}: suppressed ({r.suppressed}: fewer than 5 firms once one bank's are removed)")
+        else:
+            say(f"  {r.country}: {r.firms:,} firms, default rate {r.default_rate:.2%}, sales {r.sales:,.0f} "
+                f"{reporting}")
     say(f"  report: {report}")
     guarantee: dict[str, Any] = {}
     scheme = load_schemes()["TCG-PGS"]

@@ -28,7 +28,7 @@ CLASSES = ("national", "harmonised")
 #: statement amounts the SME rules read (converted to the rule's currency before classifying)
 RULE_AMOUNTS = ("sales", "total_assets", "net_assets", "interest_bearing_debt", "paid_up_capital", "land",
                 "buildings")
-KEEP = ("country", "currency", "employees", *RULE_AMOUNTS, "isic_code")
+KEEP = ("country", "currency", "employees", *RULE_AMOUNTS, "isic_code", "institution_id")
 DIMENSIONS = ("country", "size_class", "industry", "year")
 
 

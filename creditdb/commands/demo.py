@@ -39,7 +39,7 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     Example:
       mkdir try && cd try && creditdb demo
       creditdb demo --firms 1000 --years 5 --json
-      creditdb demo --countries JP,TH --firms 2000 --years 6 --banks 1
+      creditdb demo --countries JP,TH --firms 2000 --years 6 --banks 2
     """
     from sqlalchemy import func, select
 
