@@ -178,7 +178,8 @@ th,td{{border:1px solid #ccc;padding:2px 5px;text-align:right}} th{{background:#
 <p>Statements in force at {esc(meta['as_of'])}; sales in {esc(meta['currency'])} converted at each fiscal
 year end (ECB reference rates; operator-loaded rates for the others). Each firm-year is classified
 under its country's SME rule in force at its fiscal year end ({esc(meta['classes'])} classes).
-Cells with fewer than {meta['k']} firms are suppressed, with complementary suppression; employment and
+Cells with fewer than {meta['k']} firms once any one institution's own firms are removed are suppressed,
+with complementary suppression; employment and
 sales also follow the (2, 85 %) dominance rule. Firms, statements, default rate and ratio medians: all
 statements in force; firms_latest, employment and sales: each firm's latest statement.</p>
 {charts}
