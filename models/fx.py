@@ -58,11 +58,20 @@ class RateTable:
         # an operator's rate first, then the latest day
         r = r.sort_values(["currency", "ecb", "rate_date"], ascending=[True, True, False], kind="stable")
         self._by_currency = {c: g.reset_index(drop=True) for c, g in r.groupby("currency", sort=False)}
+        # the ECB rows of a currency do not overlap: a binary search finds the one valid on a day
+        self._ecb: dict[str, tuple[np.ndarray, np.ndarray, pd.DataFrame]] = {}
+        for c, g in self._by_currency.items():
+            e = g[g["ecb"]].sort_values("rate_date", kind="stable").reset_index(drop=True)
+            if len(e):
+                self._ecb[c] = (np.array(e["rate_date"].tolist(), dtype="datetime64[D]"),
+                                np.array(e["valid_until"].tolist(), dtype="datetime64[D]"), e)
+            self._by_currency[c] = g[~g["ecb"]].reset_index(drop=True)
         self._cache: dict[tuple[str, dt.date], tuple[float, str]] = {}
 
     def currencies(self) -> set[str]:
-        return {"EUR", *self._by_currency, *(c for c, p in self.pegs.items()
-                                             if p["target"] in self._by_currency or p["target"] == "EUR")}
+        """Currencies with at least one rate (directly, or through a peg)."""
+        have = {c for c, g in self._by_currency.items() if len(g)} | set(self._ecb) | {"EUR"}
+        return have | {c for c, p in self.pegs.items() if p["target"] in have}
 
     def per_eur(self, currency: str, day: dt.date, _depth: int = 0) -> tuple[float, str]:
         """(units of ``currency`` per EUR on ``day``, source of the rate)."""
@@ -74,14 +83,22 @@ class RateTable:
         if _depth > 3:
             raise FxError(currency, day, "rates refer to each other in a loop")
         found = None
+        row = None
         g = self._by_currency.get(currency)
-        if g is not None:
+        if g is not None and len(g):  # an operator's rates (few): the latest valid one
             ok = (g["rate_date"] <= day) & (g["valid_until"] >= day)
             if ok.any():
                 row = g[ok].iloc[0]
-                base_rate, base_src = self.per_eur(row["base"], day, _depth + 1)
-                found = (float(row["rate"]) * base_rate, str(row["source"]) if row["base"] == "EUR"
-                         else f"{row['source']} x {row['base']} ({base_src})")
+        if row is None and currency in self._ecb:
+            starts, ends, e = self._ecb[currency]
+            d64 = np.datetime64(day, "D")
+            i = int(np.searchsorted(starts, d64, side="right")) - 1
+            if i >= 0 and ends[i] >= d64:
+                row = e.iloc[i]
+        if row is not None:
+            base_rate, base_src = self.per_eur(row["base"], day, _depth + 1)
+            found = (float(row["rate"]) * base_rate, str(row["source"]) if row["base"] == "EUR"
+                     else f"{row['source']} x {row['base']} ({base_src})")
         if found is None and currency in self.pegs:
             peg = self.pegs[currency]
             try:

@@ -163,3 +163,13 @@ def test_migration_0015_both_ways(db):
     upgrade(engine)
     engine.dispose()
     assert current_revision(engine) == head and state()[0] and checks_installed()
+
+
+def test_an_operators_rate_comes_before_the_ecb_rate_and_only_on_its_days():
+    ops = pd.DataFrame([{"currency": "THB", "base": "EUR", "rate_date": dt.date(2023, 12, 29),
+                         "valid_until": dt.date(2023, 12, 29), "rate": 40.0, "source": "central bank fixing"}])
+    table = RateTable(pd.concat([ecb_rates(), ops], ignore_index=True))
+    assert table.per_eur("THB", dt.date(2023, 12, 29)) == (40.0, "central bank fixing")
+    assert table.per_eur("THB", dt.date(2023, 12, 28))[0] == pytest.approx(rate_table().per_eur(
+        "THB", dt.date(2023, 12, 28))[0])
+    assert {"THB", "BND", "EUR", "USD"} <= table.currencies() and "VND" not in table.currencies()
