@@ -26,6 +26,8 @@ COMMANDS = {
     "audit": "creditdb.commands.audit:audit",
     "score": "creditdb.commands.score:score",
     "stats": "creditdb.commands.stats:stats",
+    "fx": "creditdb.commands.fx:fx",
+    "scheme": "creditdb.commands.scheme:scheme",
     "security": "creditdb.commands.security:security",
     "docs": "creditdb.commands.docs:docs",
 }

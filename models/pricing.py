@@ -390,7 +390,9 @@ def resolve_loans(loans: pd.DataFrame | Mapping[str, Any], policy: PricingPolicy
     no_stmt = as_bool(_column(loans, "no_statements", n, False))
     inst = _fill(_column(loans, "instalments", n, np.nan), np.nan)
     inst = np.where(np.isnan(inst), np.where(code == 0, 1.0, np.round(tenor * 12.0)), inst)
-    sales_eur_m = sales / pol.units_per_eur / 1e6
+    # sales in EUR millions: converted by the caller at the statement date when given (pipelines.fx)
+    given = _column(loans, "sales_eur_m", n, np.nan) if "sales_eur_m" in loans else None
+    sales_eur_m = sales / pol.units_per_eur / 1e6 if given is None else _fill(given, np.nan)
     k = irb.capital_k(p, lgd, np.clip(tenor, 1.0, 5.0), sales_eur_m, pd_floor=pol.pd_floor)
     return ResolvedLoans(p, amount, tenor, cov, lgd, code, rate, sales, secured, no_stmt, inst, k)
 

@@ -192,7 +192,8 @@ def compute_features(statements: pd.DataFrame) -> pd.DataFrame:
     ``statements`` holds the canonical statement columns plus ``firm_id``,
     ``industry``, ``established_year`` and ``fiscal_year_end`` (see module
     docstring). Ratios are fractions (0.082 = 8.2 %), coverage in times, turnover in
-    days, age in years, size as ``ln(1 + amount)``. ``industry`` is a pandas
+    days, age in years, size as ``ln(1 + amount)`` (in the reporting currency when the frame
+    has ``fx_to_reporting``; ratios never need it). ``industry`` is a pandas
     categorical over the ISIC sections A-U; ``negative_equity`` is 0/1 (float).
     Growth rates use only the same firm's previous statement 6-18 months earlier
     (:func:`previous_statement`), so pass the firm's whole history at once.
@@ -245,8 +246,12 @@ def compute_features(statements: pd.DataFrame) -> pd.DataFrame:
     pn = prev["prev_net_income"]
     ni_a = ni * 12.0 / months
     out["profit_growth"] = _clip("profit_growth", (ni_a - pn) / pn.abs().where(pn != 0))
-    out["log_sales"] = _clip("log_sales", np.log1p(sales_a.where(sales_a >= 0)))
-    out["log_assets"] = _clip("log_assets", np.log1p(ta.where(ta >= 0)))
+    # size features are amounts: with ``fx_to_reporting`` (reporting-currency units per unit of
+    # the statement's currency at its fiscal year end) they are taken in the reporting currency
+    fx = _num(f, "fx_to_reporting") if "fx_to_reporting" in f.columns else 1.0
+    sales_size, ta_size = sales_a * fx, ta * fx
+    out["log_sales"] = _clip("log_sales", np.log1p(sales_size.where(sales_size >= 0)))
+    out["log_assets"] = _clip("log_assets", np.log1p(ta_size.where(ta_size >= 0)))
     est = _num(f, "established_year")
     age = fye.dt.year.astype("float64") - est
     out["firm_age"] = _clip("firm_age", age.where(age >= 0))

@@ -1,42 +1,20 @@
-"""Size class of a firm (micro / small / medium / large) from its employees.
+"""Size class of a firm as stored on ``firm.size_class``: the harmonised class by employees.
 
-Thresholds per country and ISIC section come from ``models/data/sme_size.toml``.
+A firm's national SME class depends on the rule in force at each fiscal year end and on
+amounts of the statement, so it is a property of the firm-year, computed from the
+statements by ``models.sme_definitions.national_class``. The firm row keeps only the
+OECD / Eurostat class by persons employed (micro < 10, small 10-49, medium 50-249,
+large >= 250) of its first statement, which needs no currency or rule.
 """
 
 from __future__ import annotations
 
-import tomllib
-from functools import lru_cache
-from importlib import resources
-from typing import Any
-
-import numpy as np
 import pandas as pd
 
-
-@lru_cache(maxsize=1)
-def load_thresholds() -> dict[str, Any]:
-    return tomllib.loads(resources.files("models").joinpath("data/sme_size.toml").read_text("utf-8"))
-
-
-def _bounds(table: dict[str, Any], country: str, industry: str | None) -> tuple[float, float, float]:
-    base = dict(table["default"])
-    spec = table.get(country, {})
-    base.update({k: v for k, v in spec.items() if k != "industry"})
-    if industry:
-        base.update(spec.get("industry", {}).get(industry, {}))
-    return base["micro"], base["small"], base["medium"]
+from models.sme_definitions import harmonised_class
 
 
 def size_class(employees: pd.Series, country: pd.Series, industry: pd.Series) -> pd.Series:
-    """Vectorised size class; missing where employees is missing."""
-    table = load_thresholds()
-    emp = pd.to_numeric(employees, errors="coerce").to_numpy(dtype="float64")
-    keys = pd.DataFrame({"c": country.astype("string").fillna(""), "i": industry.astype("string").fillna("")})
-    out = np.full(len(emp), None, dtype=object)
-    for (c, i), idx in keys.groupby(["c", "i"]).indices.items():
-        micro, small, medium = _bounds(table, c, i)
-        e = emp[idx]
-        cls = np.where(e < micro, "micro", np.where(e < small, "small", np.where(e < medium, "medium", "large")))
-        out[idx] = np.where(np.isnan(e), None, cls)  # type: ignore[call-overload]  # None: an object array
-    return pd.Series(out, index=employees.index, dtype="object")
+    """Harmonised size class of each row (``country`` and ``industry`` are not used; kept
+    for the callers' signature); missing where employees is missing."""
+    return harmonised_class(employees)

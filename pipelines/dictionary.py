@@ -75,6 +75,11 @@ STATEMENTS = _BORROWER + PII + (
     Column("interest_bearing_debt", "amount", False, "borrowings, bonds and other interest-bearing debt"),
     Column("total_liabilities", "amount", True, "total liabilities"),
     Column("net_assets", "amount", True, "net assets (equity); negative when insolvent on the balance sheet"),
+    Column("paid_up_capital", "amount", False, "paid-up share capital (Japan's SME capital criterion)"),
+    Column("land", "amount", False, "book value of land (excluded from assets by the ID, PH and MM SME rules)"),
+    Column("buildings", "amount", False, "book value of buildings (excluded by Indonesia's SME rules)"),
+    Column("isic_code", "text", False,
+           "ISIC Rev.4 division, group or class digits within the section (e.g. 4711); some SME rules need it"),
 )
 
 LOANS = _BORROWER + (

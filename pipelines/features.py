@@ -75,6 +75,9 @@ def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd
     for c in AMOUNT_COLUMNS:
         st[c] = pd.to_numeric(st[c], errors="coerce").astype("float64")
     st["established_year"] = pd.to_numeric(st["established_year"], errors="coerce").astype("float64")
+    from pipelines.fx import add_size_factor  # size features in CREDITDB_SIZE_CURRENCY when set
+
+    st = add_size_factor(conn, st)
     return st.sort_values(["firm_id", "fiscal_year_end"], kind="stable").reset_index(drop=True)
 
 
@@ -110,7 +113,8 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
     # per institution: a member's score rests only on the statements it submitted, with the
     # firm's attributes as it gave them (issue 17); the pool shares the model, not the figures
     cols = [s.c.id, s.c.firm_id, s.c.institution_id, s.c.fiscal_year_end, s.c.months,
-            *[s.c[c] for c in SCORING_AMOUNTS], s.c.industry, s.c.established_year]
+            *[s.c[c] for c in SCORING_AMOUNTS], s.c.industry, s.c.established_year,
+            s.c.currency]
     newest_first = (Submission.received_at.desc(), s.c.submission_id.desc(), s.c.id.desc())
     base = (select(*cols).join(Submission, Submission.id == s.c.submission_id)
             .where(s.c.fiscal_year_end <= fiscal_year_end_max))
@@ -141,7 +145,9 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
         # compiling this one big query costs more than it saves (1.3 s of 6 on a million firms)
         conn.execute(text("SET LOCAL jit = off"))
     last = read_frame(conn, stmt, date_as_object=False)
-    return _with_previous_rows(last)
+    from pipelines.fx import add_size_factor
+
+    return add_size_factor(conn, _with_previous_rows(last))
 
 
 def _with_previous_rows(last: pd.DataFrame) -> pd.DataFrame:
@@ -175,6 +181,8 @@ def _with_previous_rows(last: pd.DataFrame) -> pd.DataFrame:
         out[c] = spread(num(c), num(f"prev_{c}") if c in GROWTH_COLUMNS else None, "float64")
     frame = pd.DataFrame(out)
     frame["industry"] = last["industry"].take(firm_rows).reset_index(drop=True)
+    if "currency" in last:  # the previous row's own size features are not used
+        frame["currency"] = last["currency"].take(firm_rows).reset_index(drop=True)
     frame["established_year"] = num("established_year")[firm_rows]
     return frame
 

@@ -47,7 +47,10 @@ def risk_inputs(df: pd.DataFrame, policy: PricingPolicy) -> dict[str, np.ndarray
     lgd = np.where(np.isnan(lgd), np.where(secured, policy.lgd_secured, policy.lgd_unsecured), lgd)
     return {"pd": _col(df, "pd", np.nan), "lgd": lgd,
             "ead": _col(df, "amount", np.nan) * _col(df, "coverage", policy.coverage),
-            "sales_eur_m": _col(df, "sales", np.nan) / policy.units_per_eur / 1e6}
+            # sales converted at the statement date when the book gives them (pipelines.fx),
+            # else the policy's fixed rate
+            "sales_eur_m": _col(df, "sales_eur_m", np.nan) if "sales_eur_m" in df
+            else _col(df, "sales", np.nan) / policy.units_per_eur / 1e6}
 
 
 def _priced(df: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule | None) -> tuple[Any, Any]:

@@ -126,7 +126,8 @@ def latest_sales(conn: Connection, firm_ids: list[int]) -> pd.DataFrame:
     df = df.sort_values(["firm_id", "fiscal_year_end", "id"], kind="stable").drop_duplicates("firm_id", keep="last")
     months = pd.to_numeric(df["months"], errors="coerce").fillna(12).replace(0, 12)
     df["sales"] = df["sales"].astype(float) * 12.0 / months
-    return df.rename(columns={"currency": "statement_currency"})[["firm_id", "sales", "statement_currency"]]
+    return df.rename(columns={"currency": "statement_currency", "fiscal_year_end": "statement_date"})[
+        ["firm_id", "sales", "statement_currency", "statement_date"]]
 
 
 def _require_model(conn: Connection) -> dict[str, Any]:
@@ -163,6 +164,24 @@ def default_dates(conn: Connection, firm_ids: list[int], as_of: dt.date) -> pd.D
     df["default_date"] = pd.to_datetime(df["default_date"]).dt.date
     df = df[df["default_date"] <= as_of]
     return df.groupby("firm_id", as_index=False)["default_date"].min().rename(columns={"default_date": "default_since"})
+
+
+def _sales_eur_m(conn: Connection, scored: pd.DataFrame, book: pd.DataFrame) -> np.ndarray:
+    """Annual sales in EUR millions at each statement's fiscal year end (NaN without a statement)."""
+    from pipelines.fx import FxError, rate_table
+
+    out = np.full(len(book), np.nan)
+    if "statement_date" not in scored or not len(book):
+        return out
+    have = scored["statement_currency"].notna().to_numpy() & book["sales"].notna().to_numpy()
+    if have.any():
+        try:
+            out[have] = rate_table(conn).convert(book["sales"][have], scored["statement_currency"][have],
+                                                 pd.to_datetime(scored["statement_date"][have]), "EUR") / 1e6
+        except FxError as exc:
+            raise GuaranteeDataError(f"sales cannot be converted to EUR for the Basel SME adjustment: {exc}") from exc
+    return out
+
 
 
 def build_book(conn: Connection, currency: str, coverage_default: float, institution: str | None = None,
@@ -228,6 +247,7 @@ def build_book(conn: Connection, currency: str, coverage_default: float, institu
         live["sales"] = np.nan
         live["statement_currency"] = None
     book = pricing_inputs(live, currency, coverage_default, coverage, as_of=as_of, schedule=schedule)
+    book["sales_eur_m"] = _sales_eur_m(conn, live, book)  # Basel SME adjustment: sales in EUR at the FYE
     return Book(loans=book, model_version=mv, as_of=as_of, unscored_loans=int(len(raw) - len(scored)),
                 repaid_loans=counts["repaid"], defaulted_loans=counts["in_default"], matured_loans=counts["matured"],
                 not_started_loans=counts["not_started"], in_default=in_default, excluded=excluded)

@@ -176,6 +176,17 @@ def validation_inputs(tm: TrainedModel, rec: dict[str, Any], sample: str = "out-
     )
 
 
+def firm_countries(engine, firm_id: np.ndarray) -> np.ndarray:
+    """Country of each firm id (the pooled model is validated per country)."""
+    from sqlalchemy import select
+
+    from creditdb.schema import Firm
+
+    with engine.connect() as conn:
+        rows = dict(conn.execute(select(Firm.id, Firm.country)).all())
+    return np.array([rows.get(int(f), "unknown") for f in firm_id], dtype=object)
+
+
 def validate(engine, version: str, sample: str = "out-of-time", actor: str = "unknown") -> dict[str, Any]:
     """Build the validation results of ``version``, store them with the model, audit."""
     from pipelines.validation_report import build_validation, to_jsonable
@@ -186,7 +197,9 @@ def validate(engine, version: str, sample: str = "out-of-time", actor: str = "un
     if tm.model.model_sha256 != rec["artifact_sha256"]:
         raise ValueError(f"model {version} could not be rebuilt from its recorded data and spec "
                          f"(run 'creditdb model reproduce {version}' to see what differs); not validated")
-    results = to_jsonable(build_validation(**validation_inputs(tm, rec, sample)))
+    inputs = validation_inputs(tm, rec, sample)
+    inputs["country"] = firm_countries(engine, inputs["firm_id"])
+    results = to_jsonable(build_validation(**inputs))
     import json
 
     digest = hashlib.sha256(json.dumps(results, sort_keys=True, default=str).encode()).hexdigest()

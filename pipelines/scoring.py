@@ -128,6 +128,12 @@ def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
         rec = registry.get(conn, version)
     if rec["status"] == "retired":
         raise RegistryError(f"model {rec['version']} is retired and may not score; use the approved model")
+    from pipelines.fx import size_currency
+
+    trained_in = rec["spec"].get("size_currency")
+    if trained_in != size_currency():
+        raise RegistryError(f"model {rec['version']} takes size features in {trained_in or 'the submitted currency'}"
+                            f" but CREDITDB_SIZE_CURRENCY is {size_currency() or 'unset'}: set it as at training")
     return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=load_model(rec["artifact"]),
                   calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale())
 
@@ -338,6 +344,10 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     good["established_year"] = pd.to_datetime(good["established"]).dt.year.astype("float64")
     good["fiscal_year_end"] = pd.to_datetime(good["fiscal_year_end"]).astype("datetime64[ns]")
     good["_file_row"] = good.index
+    from pipelines.fx import add_size_factor
+
+    with engine.connect() as fx_conn:
+        good = add_size_factor(fx_conn, good)
     if firm_ids and not history.empty:
         # only the institution's own statements: another member's figures never reach its score
         history = history.loc[history["firm_id"].isin(firm_ids) & (history["institution_id"] == inst.id)].copy()
@@ -352,7 +362,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     amounts = [c.name for c in FinancialStatement.__table__.c
                if c.name in good.columns and c.name not in ("fiscal_year_end", "months")]
     cols = ["firm_key", "fiscal_year_end", "months", *amounts,
-            "industry", "established_year", "_file_row"]
+            "industry", "established_year", "_file_row", "fx_to_reporting"]
     cols = list(dict.fromkeys(c for c in cols if c in good.columns))
     combined = pd.concat([history.reindex(columns=cols), good[cols]], ignore_index=True)
     combined = combined.rename(columns={"firm_key": "firm_id"}).sort_values(["firm_id", "fiscal_year_end"],

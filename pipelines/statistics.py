@@ -19,7 +19,7 @@ import datetime as dt
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from creditdb.schema import BorrowerLink, DefaultEvent, Submission
+from creditdb.schema import BorrowerLink, DefaultEvent, Firm, Submission
 from models.labels import label_statements
 from models.ratios import FEATURE_NAMES, compute_features
 from models.statistics import cell_statistics
@@ -38,24 +38,30 @@ def _as_of(as_of: dt.datetime | None) -> dt.datetime:
 
 
 def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3,
-           horizon_months: int = 12, known_by: bool = False) -> pd.DataFrame:
+           horizon_months: int = 12, known_by: bool = False, keep: tuple[str, ...] = ()) -> pd.DataFrame:
     """Statements in force with firm attributes, ``year``, ratios and ``label``.
 
     The attributes are the statement's own (as its institution submitted them, migration
     0012), so a member's statistics use only what it submitted. With ``known_by``, a
     column ``known_by`` holds for each row the set of institution ids that have linked a
     borrower to the firm (for ``models.disclosure``; needs read access to every link).
+    ``keep`` names further statement columns to return (e.g. ``currency``), or the firm's
+    ``country``.
     """
     when = _as_of(as_of)
     with engine.connect() as conn:
         st = statements_as_of(conn, when).rename(columns={"size_class": "size"})
+        if "country" in keep and "country" not in st.columns:
+            countries = pd.DataFrame(conn.execute(select(Firm.id.label("firm_id"), Firm.country)).all(),
+                                     columns=["firm_id", "country"])
+            st = st.merge(countries, on="firm_id", how="left")
         links = (pd.DataFrame(conn.execute(select(BorrowerLink.firm_id, BorrowerLink.institution_id)).all(),
                               columns=["firm_id", "institution_id"]) if known_by else None)
         defaults = pd.DataFrame(conn.execute(
             select(DefaultEvent.firm_id, DefaultEvent.default_date)
             .join(Submission, Submission.id == DefaultEvent.submission_id)
             .where(Submission.received_at <= when)).all(), columns=["firm_id", "default_date"])
-    columns = ["firm_id", "fiscal_year_end", *DIMENSIONS.values(), "label", *RATIOS]
+    columns = ["firm_id", "fiscal_year_end", *DIMENSIONS.values(), "label", *RATIOS, *keep]
     if st.empty:
         return pd.DataFrame(columns=[*columns, "known_by"] if known_by else columns)
     st = (st.sort_values(["received_at", "submission_id"])
@@ -66,7 +72,7 @@ def gather(engine: Engine, as_of: dt.datetime | None = None, lag_months: int = 3
     naive = pd.Timestamp(when).tz_convert("UTC").tz_localize(None)
     labelled = label_statements(st[["firm_id", "fiscal_year_end"]], defaults, naive,
                                 lag_months=lag_months, horizon_months=horizon_months)
-    out = st[["firm_id", "fiscal_year_end", "industry", "region", "size"]].copy()
+    out = st[["firm_id", "fiscal_year_end", "industry", "region", "size", *keep]].copy()
     out["year"] = out["fiscal_year_end"].dt.year
     out["label"] = labelled["label"].reindex(out.index)
     for r in RATIOS:

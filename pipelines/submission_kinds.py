@@ -15,8 +15,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Table
 
-from creditdb import anonymise as anon
-from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, FinancialStatement, Loan
+from creditdb.schema import AMOUNT_COLUMNS, SME_AMOUNT_COLUMNS, DefaultEvent, FinancialStatement, Loan
 from pipelines import dictionary as D
 
 #: builds a kind's table rows from the valid typed rows, their loan hashes (None for
@@ -43,10 +42,8 @@ def _statement_rows(good: pd.DataFrame, loan_hash: pd.Series | None, base: dict[
             "months": good.months.fillna(12).astype("int64").to_numpy(),
             "currency": good.currency.astype(str).to_numpy(),
             "employees": good.employees.astype("Int64").to_numpy(),
-            # the firm's attributes as this file gave them: firm history (migration 0013)
-            "industry": good.industry.astype(str).to_numpy(),
-            "region": _nullable(anon.region(good.country, good.postal_code))}
-    cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
+            "isic_code": _nullable(good.isic_code)}
+    cols.update({c: good[c].to_numpy(dtype="float64") for c in (*AMOUNT_COLUMNS, *SME_AMOUNT_COLUMNS)})
     cols.update(firm_attributes(good))
     return pd.DataFrame(cols)
 
@@ -59,7 +56,7 @@ def firm_attributes(rows: pd.DataFrame) -> dict[str, Any]:
     from models.sme_size import size_class
 
     return {"industry": rows.industry.astype(str).to_numpy(),
-            "region": anon.region(rows.country, rows.postal_code).to_numpy(),
+            "region": _nullable(anon.region(rows.country, rows.postal_code)),
             "established_year": anon.year(rows.established).to_numpy(),
             "size_class": size_class(rows.employees, rows.country, rows.industry).to_numpy()}
 

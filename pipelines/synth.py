@@ -310,6 +310,43 @@ def _financials(f: _Firms, q: np.ndarray, c: np.ndarray, rng: np.random.Generato
     }
 
 
+#: ISIC section -> (class codes, shares) for ``isic_code``; the SME rules that need more than
+#: the section (Japan: wholesale G46 / retail G47 / restaurants I56 / hotels I55 / software J62,
+#: rubber C221) then have it.
+ISIC_CLASSES: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    "G": (("4610", "4690", "4711", "4719", "4530"), (0.25, 0.20, 0.30, 0.15, 0.10)),
+    "C": (("1010", "2211", "2599", "2910", "1410"), (0.25, 0.05, 0.35, 0.15, 0.20)),
+    "I": (("5510", "5610"), (0.25, 0.75)),
+    "J": (("6201", "6311", "5811"), (0.5, 0.3, 0.2)),
+}
+
+
+def _sme_inputs(f: _Firms, fin: dict[str, np.ndarray],
+                rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Paid-up capital, land and buildings (n, Y int64) and each firm's ISIC class code.
+
+    Capital is set at the first year (lognormal around 2 % of sales, at least 1 million)
+    and kept; land and buildings are firm-specific shares of fixed assets (together at
+    most 80 %; a quarter of firms own no land).
+    """
+    n, years = fin["sales"].shape
+    cap = np.clip(np.exp(np.log(0.02 * fin["sales"][:, 0].astype(float)) + 0.7 * rng.standard_normal(n)),
+                  1e6, 1e10)
+    paid_up = np.repeat(np.rint(cap / 1e5).astype(np.int64)[:, None] * 100_000, years, axis=1)
+    land_share = np.where(rng.random(n) < 0.25, 0.0, rng.uniform(0.0, 0.45, n))
+    bld_share = rng.uniform(0.0, 0.35, n)
+    fa = fin["fixed_assets"].astype(float)
+    land = np.floor(fa * land_share[:, None]).astype(np.int64)
+    buildings = np.floor(fa * bld_share[:, None]).astype(np.int64)
+    isic = np.full(n, None, dtype=object)
+    for section, (codes, shares) in ISIC_CLASSES.items():
+        sel = np.nonzero(f.industry == section)[0]
+        if len(sel):
+            p = np.asarray(shares) / np.sum(shares)
+            isic[sel] = np.asarray(codes, dtype=object)[rng.choice(len(codes), size=len(sel), p=p)]
+    return {"paid_up_capital": paid_up, "land": land, "buildings": buildings}, isic
+
+
 def _add_months(days: np.ndarray, months: np.ndarray | int) -> np.ndarray:
     """Calendar month arithmetic on datetime64[D]; the day is clipped to the month's end."""
     days = np.asarray(days, dtype="datetime64[D]")
@@ -392,6 +429,9 @@ def generate(firms: int, years: int, banks: int, seed: int, start_year: int = 20
     f = _make_firms(firms, banks, start_year, years, r_firm)
     q, _cycle, pd_true = _latent(f, start_year, years, r_lat)
     fin = _financials(f, q, _cycle, r_fin)
+    # the SME-definition inputs come from their own stream: the other columns stay as they were
+    extra, isic = _sme_inputs(f, fin, np.random.default_rng([seed, 15]))
+    fin.update(extra)
 
     # --- defaults, year by year
     n = firms
@@ -427,6 +467,7 @@ def generate(firms: int, years: int, banks: int, seed: int, start_year: int = 20
         "postal_code": _str_array(f.postal_code),
         "industry": _str_array(f.industry),
         "established": _str_array(_iso(f.established, ~est_missing)),
+        "isic_code": _str_array(isic),
     }
     row_int = {"months": (np.full(nr, 12, dtype=np.int64), row_missing["months"])}
     for k, mat in fin.items():

@@ -86,6 +86,8 @@ class TrainedModel:
     #: how it was trained: ``{"kind": "serial"}`` or the Dask cluster and the tolerance its
     #: re-fits are compared within (``pipelines.distributed.engine_record``)
     engine: dict[str, Any] = field(default_factory=lambda: {"kind": "serial"})
+    #: currency of the size features (``CREDITDB_SIZE_CURRENCY`` at training; None: as submitted)
+    size_currency: str | None = None
 
     @property
     def version(self) -> str:
@@ -100,7 +102,7 @@ class TrainedModel:
             "n_estimators": self.spec.n_estimators, "early_stopping_rounds": self.spec.early_stopping_rounds,
             "monotone_constraints": self.spec.monotone_constraints, "features": list(FEATURE_NAMES),
             "seed": self.seed, "design": self.design.as_dict(), "calibration": self.calibration.to_dict(),
-            "engine": self.engine,
+            "engine": self.engine, "size_currency": self.size_currency,
         }
 
 
@@ -205,7 +207,10 @@ def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None 
         calibration = fit_calibration(s_valid, parts["valid"]["label"], target_rate=target, floor=PD_FLOOR)
     except ValueError as exc:
         raise TrainingError(f"calibration failed: {exc}") from exc
-    tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table)
+    from pipelines.fx import size_currency
+
+    tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table,
+                      size_currency=size_currency())
     if client is not None:
         from pipelines.distributed import engine_record
 

@@ -99,6 +99,7 @@ def build_validation(
     model_card: Mapping[str, Any] | None = None,
     *,
     grade_dev: np.ndarray | None = None,
+    country: np.ndarray | None = None,
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Compute every validation statistic for one model on one validation sample.
@@ -115,6 +116,8 @@ def build_validation(
     column named bias/expected_value/base_value is ignored). ``monotone``: feature ->
     expected sign of its effect on PD (+1/−1). ``model_card``: free fields, see
     MODEL_CARD_FIELDS. ``grade_dev``: optional grades of the development sample (PSI of grades).
+    ``country``: optional country of each row: discrimination and calibration per country,
+    with the same traffic lights (``auc_by_country``, ``by_country``).
 
     Returns a dict of plain JSON types (NaN -> None) with sections model_card, sample,
     discrimination, calibration, stability, drivers.
@@ -143,6 +146,8 @@ def build_validation(
         "roc": vs.roc_curve(p, y),
         "cap": vs.cap_curve(p, y),
         "auc_by_year": vs.auc_by_group(p, y, yr, level),
+        "auc_by_country": None if country is None else vs.auc_by_group(p, y, np.asarray(country, dtype=object),
+                                                                         level),
         "challenger": None,
         "ecb_auc_test": None,
     }
@@ -157,6 +162,9 @@ def build_validation(
     cal = {
         "by_grade": vs.calibration_by_grade(g, y, p, grade_pd, order, level),
         "by_year": _calibration_by_year(yr, y, p),
+        "by_country": None if country is None else [
+            {**{k: v for k, v in r.items() if k != "year"}, "country": r["year"]}
+            for r in _calibration_by_year(np.asarray(country, dtype=object), y, p)],
         "portfolio_jeffreys": vs.portfolio_jeffreys(y, p, level),
         "hosmer_lemeshow_deciles": vs.hosmer_lemeshow(p, y),
         "hosmer_lemeshow_grades": vs.hosmer_lemeshow(p, y, groups=g),
@@ -416,6 +424,12 @@ def _section_discrimination(d: dict[str, Any]) -> str:
                           [[_e(r["group"]), _fmt(r["n"]), _fmt(r["defaults"]), _pct(r["default_rate"]),
                             _fmt(r["auc"]), f'{_fmt(r["ci_lower"])}–{_fmt(r["ci_upper"])}'] for r in rows],
                           "AUC per year (DeLong 95% confidence interval)"))
+    rows = d.get("auc_by_country")
+    if rows:
+        out.append(_table(["Country", "Observations", "Defaults", "Default rate", "AUC", "95% CI"],
+                          [[_e(r["group"]), _fmt(r["n"]), _fmt(r["defaults"]), _pct(r["default_rate"]),
+                            _fmt(r["auc"]), f'{_fmt(r["ci_lower"])}–{_fmt(r["ci_upper"])}'] for r in rows],
+                          "AUC per country (DeLong 95% confidence interval)"))
     ch = d.get("challenger")
     if ch:
         t = ch["delong"]
@@ -465,6 +479,15 @@ def _section_calibration(c: dict[str, Any]) -> str:
                           _pval(r["jeffreys_p"]), _e(r["traffic_light"])] for r in c["by_year"]],
                       "Portfolio-level Jeffreys test (tested PD = mean model PD), overall and per year",
                       classes=[[""] * 8 + [pj["traffic_light"]]] + [[""] * 8 + [r["traffic_light"]] for r in c["by_year"]]))
+    if c.get("by_country"):
+        rc = c["by_country"]
+        out.append(_table(["Country", "Firms", "Defaults", "Observed DR", "Mean PD", "Jeffreys 95% interval",
+                           "Binomial p", "Jeffreys p", "Light"],
+                          [[_e(r["country"]), _fmt(r["firms"]), _fmt(r["defaults"]), _pct(r["odr"]),
+                            _pct(r["mean_pd"]), f'{_pct(r["jeffreys_lower"])}–{_pct(r["jeffreys_upper"])}',
+                            _pval(r["binomial_p"]), _pval(r["jeffreys_p"]), _e(r["traffic_light"])] for r in rc],
+                          "Calibration per country (Jeffreys test, tested PD = mean model PD; same traffic lights)",
+                          classes=[[""] * 8 + [r["traffic_light"]] for r in rc]))
     hd, hg = c["hosmer_lemeshow_deciles"], c["hosmer_lemeshow_grades"]
     out.append(_table(["Test", "Groups", "Statistic", "df", "p-value"],
                       [["Hosmer–Lemeshow, PD deciles", _fmt(hd["groups"]), _fmt(hd["statistic"], ".3f"), _fmt(hd["df"]),

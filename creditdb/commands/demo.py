@@ -18,8 +18,13 @@ from creditdb.output import emit_json
               help="Share of statement rows with an injected error, to show the rejection report.")
 @click.option("--out", "out_dir", default="creditdb-demo", show_default=True,
               type=click.Path(path_type=Path, file_okay=False), help="Where the synthetic files go.")
+@click.option("--countries", default=None,
+              help="Comma-separated countries (e.g. JP,TH): the regional demo, --firms and --banks per country; "
+                   "one pooled model validated per country, the ASEAN SME database report, a capped "
+                   "portfolio guarantee (TCG).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_dir: Path, as_json: bool) -> None:
+def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_dir: Path, countries: str | None,
+         as_json: bool) -> None:
     """Synthesise CRD-like data for a few banks, submit it, train the rating model, score.
 
     After submitting, the rating model is trained on the demo data (cut-off: the
@@ -34,6 +39,7 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     Example:
       mkdir try && cd try && creditdb demo
       creditdb demo --firms 1000 --years 5 --json
+      creditdb demo --countries JP,TH --firms 2000 --years 6 --banks 2
     """
     from creditdb.anonymise import pseudonymiser
     from creditdb.output import open_engine
@@ -41,6 +47,16 @@ def demo(firms: int, years: int, banks: int, seed: int, error_rate: float, out_d
     from pipelines.demo import run_demo
 
     engine = open_engine()
+    if countries:
+        from pipelines.region_demo import run
+
+        settings = get_settings()
+        codes = [c.strip().upper() for c in countries.split(",") if c.strip()]
+        result = run(engine, codes, firms, years, banks, seed, out_dir, pseudonymiser(engine, settings),
+                     settings.actor, (lambda line: None) if as_json else click.echo)
+        if as_json:
+            emit_json(result)
+        return
     summary = run_demo(engine, firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate,
                        out_dir=out_dir, key=pseudonymiser(engine, get_settings()), actor=get_settings().actor,
                        on_event=(lambda line: None) if as_json else click.echo)

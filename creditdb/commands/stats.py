@@ -100,9 +100,69 @@ def _dimensions_and_ratios(by_: str, ratios: str | None) -> tuple[list[str], lis
     return by, chosen
 
 
+REGION_DIMENSIONS = ("country", "size_class", "industry", "year")
+
+
+def _region(by: list[str], classes: str, currency: str | None, k: int, when: dt.datetime,
+            csv_path: Path | None, html_path: Path | None, as_json: bool) -> None:
+    """The ASEAN SME database view (``--by country,size_class``): see pipelines/sme_database.py."""
+    from tqdm import tqdm
+
+    from creditdb.output import open_engine, reject
+    from models.fx import FxError
+    from pipelines.fx import rate_table, reporting_currency
+    from pipelines.sme_database import region_table, write_report
+
+    bad = [b for b in by if b not in REGION_DIMENSIONS]
+    if bad or len(set(by)) != len(by):
+        raise click.BadParameter(f"{', '.join(bad) or 'repeated dimension'}: with country or size_class choose "
+                                 f"from {', '.join(REGION_DIMENSIONS)}, each once", param_hint="--by")
+    target = (currency or reporting_currency()).upper()
+    engine = open_engine()
+    with tqdm(total=1, desc="statistics", disable=None, file=sys.stderr) as bar:
+        with engine.connect() as conn:
+            rates = rate_table(conn)
+        try:
+            table = region_table(engine, rates, by, target, classes=classes, k=k, as_of=when)
+        except FxError as exc:
+            reject(str(exc), {"currency": exc.currency, "date": exc.day.isoformat()}, as_json=as_json)
+        bar.update(1)
+    meta = {"by": by, "k": k, "classes": classes, "currency": target, "as_of": when.isoformat(),
+            "view": "sme_database"}
+    records = _records(table) if len(table) else []
+    if csv_path:
+        _write_csv(csv_path, table)
+    if html_path:
+        write_report(table, str(html_path), meta)
+    if as_json:
+        emit_json({**meta, "rows": records})
+        return
+    if not records:
+        click.echo("no statements in force: nothing to publish")
+        return
+    cols = [*by, "firms", "statements", "default_rate", "firms_latest", "employment", "sales",
+            *[c for c in table.columns if c.startswith("median_")], "suppressed", "suppressed_sums"]
+    body = [[_fmt(r[c], 3) if not isinstance(r[c], float) or abs(r[c]) < 1e3 else f"{r[c]:,.0f}" for c in cols]
+            for r in records]
+    head = [c.replace("median_", "med.") if c != "sales" else f"sales {target}" for c in cols]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    click.echo("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
+    for b in body:
+        click.echo("  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)))
+    for p in (csv_path, html_path):
+        if p:
+            click.echo(f"written: {p}")
+
+
 @click.group(invoke_without_command=True)
 @click.option("--by", "by_", default="industry", show_default=True,
-              help="Comma-separated dimensions: industry, region, size, year.")
+              help="Comma-separated dimensions: industry, region, size, year; or, for the ASEAN SME "
+                   "database view, country, size_class (with industry, year).")
+@click.option("--classes", type=click.Choice(["national", "harmonised"]), default=None,
+              help="Size classes of the size_class dimension: each country's SME rule in force at the "
+                   "fiscal year end (national, default) or OECD/Eurostat by persons employed (harmonised).")
+@click.option("--currency", default=None,
+              help="Reporting currency of sales (default CREDITDB_REPORTING_CURRENCY, else USD).")
 @click.option("--k", type=click.IntRange(min=1), default=5, show_default=True,
               help="Minimum distinct firms of a published cell.")
 @click.option("--ratios", default=None, help="Comma-separated ratios (default: every numeric feature).")
@@ -114,8 +174,9 @@ def _dimensions_and_ratios(by_: str, ratios: str | None) -> tuple[list[str], lis
               help="Write a self-contained HTML table.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.pass_context
-def stats(ctx: click.Context, by_: str, k: int, ratios: str | None, as_of: dt.datetime | None, no_margins: bool,
-          csv_path: Path | None, html_path: Path | None, as_json: bool) -> None:
+def stats(ctx: click.Context, by_: str, classes: str | None, currency: str | None, k: int, ratios: str | None,
+          as_of: dt.datetime | None, no_margins: bool, csv_path: Path | None, html_path: Path | None,
+          as_json: bool) -> None:
     """Statistics of the statements you can read (a member: its own), and the pool-wide
     statistics the operator publishes (``stats publish``, ``stats published``).
 
@@ -138,6 +199,7 @@ def stats(ctx: click.Context, by_: str, k: int, ratios: str | None, as_of: dt.da
       creditdb stats --by region --csv stats.csv --html stats.html
       creditdb stats publish --by industry,size      # operator: pool-wide, for members
       creditdb stats published                       # anyone: the latest publication
+      creditdb stats --by country,size_class --classes harmonised --currency USD --html asean.html
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -146,6 +208,10 @@ def stats(ctx: click.Context, by_: str, k: int, ratios: str | None, as_of: dt.da
     from creditdb.output import open_engine
     from pipelines.statistics import statistics
 
+    if classes or {"country", "size_class"} & set(_split(by_)):
+        when = as_of.replace(tzinfo=dt.UTC) if as_of else dt.datetime.now(dt.UTC)
+        _region(_split(by_), classes or "national", currency, k, when, csv_path, html_path, as_json)
+        return
     by, chosen = _dimensions_and_ratios(by_, ratios)
     when = as_of.replace(tzinfo=dt.UTC) if as_of else dt.datetime.now(dt.UTC)
     with tqdm(total=1, desc="statistics", disable=None, file=sys.stderr) as bar:
