@@ -1,7 +1,7 @@
 """member isolation: firm attributes per statement, scores per institution, published statistics
 
 Revision ID: 0012_member_isolation
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-02 05:20:00
 
 * ``financial_statement`` gains the firm's attributes as the submitting institution gave
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012_member_isolation'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,21 +1,19 @@
-"""bank files: institution profiles (column mappings, codes, formats); firm attributes per statement
+"""bank files: institution profiles (column mappings, codes, formats)
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012_member_isolation
 Create Date: 2026-12-02 05:30:00
 
 ``institution_profile`` keeps how one institution's files are written (its column names
 and codes, encoding, delimiter, number and date formats), so a monthly export needs no
-editing. ``financial_statement`` gains ``industry`` and ``region``: the firm's attributes
-as that statement's file gave them, so a later file with another industry for a known
-firm is recorded as history instead of being dropped (earlier statements keep NULL:
-their firm's stored attributes are the ones their files gave).
+editing. (The firm's attributes per statement, which record a later file's other industry
+for a known firm as history, come from migration 0012_member_isolation.)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012_member_isolation'
 branch_labels = None
 depends_on = None
 
@@ -35,13 +33,7 @@ def upgrade() -> None:
                    "GRANT SELECT ON public.institution_profile TO creditdb_operator, creditdb_supervisor, "
                    "creditdb_agency, creditdb_institution; "
                    "GRANT INSERT, UPDATE ON public.institution_profile TO creditdb_operator; END IF; END $$")
-    op.add_column('financial_statement', sa.Column('industry', sa.String(length=1), nullable=True))
-    op.add_column('financial_statement', sa.Column('region', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    # a plain DROP COLUMN (SQLite 3.35+): batch mode would rebuild the table and lose the
-    # integrity triggers of migration 0010
-    for column in ('region', 'industry'):
-        op.execute(f'ALTER TABLE financial_statement DROP COLUMN {column}')
     op.drop_table('institution_profile')

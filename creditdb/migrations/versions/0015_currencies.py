@@ -1,7 +1,7 @@
 """currencies: operator-loaded exchange rates; statement columns of the SME definitions
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-02 05:20:00
 
 ``fx_rate`` holds the rates an operator loads (``creditdb fx load``) for currencies the
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0010'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
