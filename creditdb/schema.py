@@ -175,8 +175,11 @@ class FinancialStatement(Base):
     currency: Mapped[str] = mapped_column(String(3))
     employees: Mapped[int | None] = mapped_column(Integer)
     #: the firm's industry (ISIC section) and region as this statement's file gave them: a
-    #: later file may differ from the firm's stored ones, and the difference is kept here
-    industry: Mapped[str | None] = mapped_column(String(1))
+    #: later file may differ from the firm's stored ones, and the difference is kept here.
+    #: These are the firm's attributes as THIS institution submitted them (migration 0012): a
+    #: bank reads only what it submitted, so they live on its statement, not only on the shared
+    #: ``firm`` row
+    industry: Mapped[str | None] = mapped_column(String(1))  # ISIC Rev.4 section
     region: Mapped[str | None] = mapped_column(String(16))
     sales: Mapped[float] = mapped_column(Double)
     cost_of_sales: Mapped[float | None] = mapped_column(Double)
@@ -195,10 +198,6 @@ class FinancialStatement(Base):
     interest_bearing_debt: Mapped[float | None] = mapped_column(Double)
     total_liabilities: Mapped[float] = mapped_column(Double)
     net_assets: Mapped[float] = mapped_column(Double)
-    #: the firm's attributes as THIS institution submitted them (migration 0012): a bank reads
-    #: only what it submitted, so these live on its statement, not only on the shared ``firm`` row
-    industry: Mapped[str | None] = mapped_column(String(1))  # ISIC Rev.4 section
-    region: Mapped[str | None] = mapped_column(String(16))
     established_year: Mapped[int | None] = mapped_column(Integer)
     size_class: Mapped[str | None] = mapped_column(String(8))
     # migration 0015: what the national SME definitions need (models/data/sme_definitions.toml)

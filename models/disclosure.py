@@ -47,7 +47,7 @@ which firms are there.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from itertools import combinations
@@ -91,7 +91,7 @@ class DisclosurePolicy:
             raise ValueError("disclosure policy: p_percent must not be negative")
         if (self.n is None) != (self.k_percent is None):
             raise ValueError("disclosure policy: the (n,k) rule needs both n and k_percent")
-        if self.n is not None and (self.n < 1 or not 0 < self.k_percent <= 100):
+        if self.n is not None and self.k_percent is not None and (self.n < 1 or not 0 < self.k_percent <= 100):
             raise ValueError("disclosure policy: n must be at least 1 and k_percent in (0, 100]")
 
     def as_dict(self) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def _cell_firm_parts(sub: pd.DataFrame, group: list[str], by: Sequence[str], rat
     return out
 
 
-def _protect(cf: pd.DataFrame, dims: list[str], ratios: Sequence[str], insts: list, policy: DisclosurePolicy
+def _protect(cf: pd.DataFrame, dims: list[str], ratios: Sequence[str], insts: list[Hashable], policy: DisclosurePolicy
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per cell: firms remaining after the worst institution; per (cell, ratio): dominated?"""
     g = cf.groupby(dims, sort=False, dropna=False)
@@ -176,7 +176,7 @@ def _protect(cf: pd.DataFrame, dims: list[str], ratios: Sequence[str], insts: li
                 known_sum = known_sum.reindex(total.index, fill_value=0.0)
                 ux1 = ux1.reindex(total.index, fill_value=0.0)
                 bad |= (total - known_sum - ux1 < p * ux1) & (ux1 > 0)
-        if policy.n is not None:
+        if policy.n is not None and policy.k_percent is not None:  # both or neither (__post_init__)
             topn = ranked.groupby(dims, sort=False, dropna=False).head(policy.n).groupby(
                 dims, sort=False, dropna=False)["_v"].sum().reindex(total.index, fill_value=0.0)
             bad |= (topn > policy.k_percent / 100.0 * total) & (total > 0)

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ class FxError(ValueError):
 
 
 @lru_cache(maxsize=1)
-def load_pegs() -> dict[str, dict]:
+def load_pegs() -> dict[str, dict[str, Any]]:
     """Pegged currencies: code -> {target, units_per_target, source}."""
     return tomllib.loads(resources.files("models").joinpath("data/fx_pegs.toml").read_text("utf-8"))
 
@@ -48,7 +49,7 @@ class RateTable:
     """Rates (columns :data:`RATE_COLUMNS`) and the pegs; converts through EUR."""
 
     rates: pd.DataFrame
-    pegs: dict[str, dict] = field(default_factory=load_pegs)
+    pegs: dict[str, dict[str, Any]] = field(default_factory=load_pegs)
 
     def __post_init__(self) -> None:
         r = self.rates.loc[:, list(RATE_COLUMNS)].copy()

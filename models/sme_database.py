@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,7 @@ def _insider_firms(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
                     left = firms - worst
                 else:
                     left = firms
-                row = dict.fromkeys(by, ALL)
+                row: dict[str, Any] = dict.fromkeys(by, ALL)
                 row.update(dict(zip(g, key, strict=True)))
                 row["firms_insider"] = left
                 rows.append(row)
@@ -100,7 +101,7 @@ def sme_table(frame: pd.DataFrame, by: Sequence[str], *, k: int = 5, ratios: Seq
             idx = keys.groupby(g).indices if g else {(): np.arange(len(keys))}
             for key, ix in idx.items():
                 key = key if isinstance(key, tuple) else (key,)
-                row = dict.fromkeys(by, ALL)
+                row: dict[str, Any] = dict.fromkeys(by, ALL)
                 row.update(dict(zip(g, key, strict=True)))
                 dom = _dominated(emp[ix], n_dom, share) or _dominated(sales[ix], n_dom, share)
                 row.update(firms_latest=len(ix), employment=float(np.nansum(emp[ix])),
@@ -110,7 +111,8 @@ def sme_table(frame: pd.DataFrame, by: Sequence[str], *, k: int = 5, ratios: Seq
     out = out.merge(sums, on=by, how="left")
     hidden = out["suppressed"].notna()
     out["suppressed_sums"] = np.where(hidden, out["suppressed"].astype(object),
-                                      np.where(out["dominated"].fillna(False).astype(bool), "dominance", None))
+                                      np.where(out["dominated"].fillna(False).astype(bool), "dominance",
+                                               np.array(None, dtype=object)))
     out.loc[hidden, "firms_latest"] = np.nan
     for c in SUM_COLUMNS:
         out[c] = out[c].astype(float).mask(out["suppressed_sums"].notna())

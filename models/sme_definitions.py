@@ -91,7 +91,7 @@ def _leaves(expr: Any) -> list[str]:
     return [leaf for a in args for leaf in _leaves(a)]
 
 
-def _parse(raw: dict) -> Rule:
+def _parse(raw: dict[str, Any]) -> Rule:
     return Rule(id=raw["id"], country=raw["country"], currency=raw["currency"], title=raw["title"],
                 source=raw["source"], effective_from=raw["effective_from"], classes=tuple(raw["classes"]),
                 combine=raw["combine"], sectors={k: tuple(v) for k, v in raw.get("sectors", {}).items()},
@@ -126,7 +126,7 @@ def check_rules(rules: Sequence[Rule]) -> None:
 
 
 @lru_cache(maxsize=1)
-def load_definitions() -> tuple[tuple[Rule, ...], dict]:
+def load_definitions() -> tuple[tuple[Rule, ...], dict[str, Any]]:
     """The rules and the harmonised class table of the shipped data file."""
     raw = tomllib.loads(resources.files("models").joinpath("data/sme_definitions.toml").read_text("utf-8"))
     rules = tuple(_parse(r) for r in raw["rule"])
@@ -232,7 +232,8 @@ def classify_under(rule: Rule, sector: str, frame: pd.DataFrame) -> np.ndarray:
         iv[name] = _criterion_interval(CRITERIA[name](frame), bounds)
     lo, hi = _combine(rule.combine, iv)
     labels = np.array(classes, dtype=object)
-    return np.where(lo == hi, labels[np.minimum(lo, len(classes) - 1)], None)
+    # None as an object array: numpy's stubs take no bare None as a value of where()
+    return np.where(lo == hi, labels[np.minimum(lo, len(classes) - 1)], np.array(None, dtype=object))
 
 
 def _isic_keys(frame: pd.DataFrame) -> pd.Series:
@@ -308,4 +309,5 @@ def harmonised_class(employees: pd.Series) -> pd.Series:
     with np.errstate(invalid="ignore"):
         cls = np.where(e < h["micro"], "micro", np.where(e < h["small"], "small",
                        np.where(e < h["medium"], "medium", "large")))
-    return pd.Series(np.where(np.isnan(e), None, cls), index=employees.index, dtype="object")
+    return pd.Series(np.where(np.isnan(e), np.array(None, dtype=object), cls), index=employees.index,
+                     dtype="object")

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, select
 
+from creditdb.anonymise import Key
 from models.fee_schedule import FeeSchedule, coverage_problem
 from models.pricing import PricingPolicy, price_loans, validate_loans
 from pipelines.guarantees import GuaranteeDataError, build_book, category_summary, price_book_frame, totals
@@ -52,7 +53,7 @@ def quote_terms(loan: dict[str, Any], policy: PricingPolicy, schedule: FeeSchedu
     return row
 
 
-def stored_loan_id(conn: Connection, key: bytes, bank: str, loan_key: str) -> int:
+def stored_loan_id(conn: Connection, key: Key, bank: str, loan_key: str) -> int:
     """Id of the loan a bank submitted under its own ``loan_key`` (latest submission)."""
     from creditdb import anonymise as anon
     from creditdb import lookups
@@ -69,7 +70,7 @@ def stored_loan_id(conn: Connection, key: bytes, bank: str, loan_key: str) -> in
     return int(lid)
 
 
-def quote_stored_loan(conn: Connection, key: bytes, bank: str, loan_key: str, policy: PricingPolicy,
+def quote_stored_loan(conn: Connection, key: Key, bank: str, loan_key: str, policy: PricingPolicy,
                       schedule: FeeSchedule, as_of: dt.date | None = None,
                       coverage: float | None = None) -> dict[str, Any]:
     """Quote a guarantee on a stored loan as of ``as_of`` (default today): the same book

@@ -78,10 +78,13 @@ def parse_numbers(text: pd.Series, formats: LocalFormats) -> tuple[pd.Series, pd
     missing = missing_mask(text, formats).to_numpy()
     other = "," if formats.decimal == "." else "."
     seps = [formats.thousands] if formats.thousands is not None else [other, " ", "\u00a0", "\u202f", "'"]
+    decimal = formats.decimal
     for i, raw in enumerate(text.to_numpy()):
         if missing[i]:
             continue
-        value, message = _number(str(raw), formats.decimal, seps)
+        if decimal is None:  # a profile's "not declared": the reader settles it before parsing
+            raise ValueError("parse_numbers: the decimal mark is not settled (LocalFormats.decimal is None)")
+        value, message = _number(str(raw), decimal, seps)
         if message is None:
             values[i] = value
         else:

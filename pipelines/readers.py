@@ -177,9 +177,12 @@ def inspect_file(path: Path, profile: SourceProfile | None = None,
     if size == 0:
         raise FileRejected(path, "the file is empty", rule="file.empty")
     info = FileInfo(path=path, format=fmt, sha256=digest.hexdigest(), size=size)
+    header: list[str]
     if fmt == "csv":
         info.encoding = _settle_encoding(path, declared_enc, bom, utf8_error, country)
-        header = _csv_header(info)
+        header_line = _csv_header(info.path, info.encoding)
+        info.delimiter = profile.delimiter if profile and profile.delimiter else _sniff_delimiter(header_line)
+        header = _split_header(info, header_line)
     elif fmt == "xlsx":
         header = _read_sheet(info, profile.sheet if profile else None)
     else:
@@ -191,9 +194,6 @@ def inspect_file(path: Path, profile: SourceProfile | None = None,
             raise FileRejected(path, f"cannot read Parquet: {exc}", rule="file.parquet") from None
         header = list(pf.schema_arrow.names)
         info.rows = pf.metadata.num_rows
-    if fmt == "csv":
-        info.delimiter = profile.delimiter if profile and profile.delimiter else _sniff_delimiter(header)
-        header = _split_header(info, header)
     declared_formats = profile.formats if profile is not None and profile.formats is not None else LocalFormats(None)
     info.formats_assumed = declared_formats.decimal is None
     if info.formats_assumed:  # where Excel writes ';' between fields, its decimal mark is ','
@@ -254,11 +254,11 @@ def _check_decodes(path: Path, encoding: enc.Encoding) -> None:
                                row=line, rule="file.encoding") from None
 
 
-def _csv_header(info: FileInfo) -> str:
-    with info.path.open("r", encoding=info.encoding.name, newline="") as fh:
+def _csv_header(path: Path, encoding: Encoding) -> str:
+    with path.open("r", encoding=encoding.name, newline="") as fh:
         header = fh.readline().lstrip("\ufeff").strip("\r\n")
     if not header.strip().strip(",;\t|"):
-        raise FileRejected(info.path, "the first line (header) is empty", row=1, rule="file.header")
+        raise FileRejected(path, "the first line (header) is empty", row=1, rule="file.header")
     return header
 
 
@@ -491,6 +491,8 @@ def _csv_chunks(info: FileInfo, wanted: list[str], chunk_rows: int) -> Iterator[
             except ValueError:
                 row = None
         if "Expected" in msg and "columns, got" in msg:
+            expected: int | None
+            got: int | None
             try:
                 expected = int(msg.split("Expected")[1].split("columns")[0])
                 got = int(msg.split("got")[1].split(":")[0])

@@ -77,9 +77,10 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
 
     # the approval gate shown honestly, as in the single-country demo (pipelines/demo.py)
     checked = gate(vres, load_policy())
-    override = None if checked.passed else (
-        "creditdb demo: synthetic demonstration data, approved to show scoring and pricing; not for decisions")
+    override: str | None = None
     if not checked.passed:
+        override = ("creditdb demo: synthetic demonstration data, approved to show scoring and pricing; "
+                    "not for decisions")
         say("  approval gate FAILED (" + "; ".join(checked.failures) + "), approved with the override: " + override)
     try:
         with engine.begin() as conn:
@@ -119,13 +120,13 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
     book = pds.merge(amt, on="firm_id")
     book = book[(book.amount > 0) & (book.pd > 0) & (book.pd < 1)]
     if len(book):
-        res = price_capped_portfolio(book.pd.to_numpy(), book.amount.to_numpy(dtype=float),
-                                     cap_share=float(scheme["cap_share_of_portfolio"][0]), term_years=5, lgd=1.0,
-                                     fee_rate=float(scheme["annual_fee_on_portfolio"]), n_scenarios=10_000, seed=seed)
-        guarantee = {"scheme": scheme["id"], "country": cc, **res.to_dict()}
-        say(f"  {res.loans:,} loans, expected claims {res.expected_claims:,.0f} of a cap {res.cap:,.0f} "
-            f"({R.PROFILES[cc].currency}); P(cap binds) {res.prob_cap_binds:.2%}; break-even fee "
-            f"{res.break_even_fee_rate:.3%} p.a. vs the scheme's {res.fee_rate:.2%}")
+        priced = price_capped_portfolio(book.pd.to_numpy(), book.amount.to_numpy(dtype=float),
+                                        cap_share=float(scheme["cap_share_of_portfolio"][0]), term_years=5, lgd=1.0,
+                                        fee_rate=float(scheme["annual_fee_on_portfolio"]), n_scenarios=10_000, seed=seed)
+        guarantee = {"scheme": scheme["id"], "country": cc, **priced.to_dict()}
+        say(f"  {priced.loans:,} loans, expected claims {priced.expected_claims:,.0f} of a cap {priced.cap:,.0f} "
+            f"({R.PROFILES[cc].currency}); P(cap binds) {priced.prob_cap_binds:.2%}; break-even fee "
+            f"{priced.break_even_fee_rate:.3%} p.a. vs the scheme's {priced.fee_rate:.2%}")
     return {"countries": countries, "files": str(out_dir), "rows_loaded": loaded, "synth": summary["countries"],
             "model": outcome["version"], "per_country": per_country, "scored_firms": scored["firms"],
             "report": str(report), "validation_report": str(out_dir / "validation_report.html"),

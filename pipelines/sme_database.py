@@ -110,7 +110,7 @@ def _charts(t: pd.DataFrame) -> list[tuple[str, str]]:
     cells = t[(t["country"] != "all") & (t["size_class"] != "all") & t["suppressed"].isna()]
     countries = sorted(cells["country"].unique())
     classes = sorted(cells["size_class"].unique(), key=lambda c: _ORDER.get(c, 9))
-    out = []
+    out: list[tuple[str, str]] = []
     if not countries:
         return out
     # size structure: share of firms by class, per country (stacked bars)

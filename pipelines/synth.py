@@ -329,6 +329,8 @@ def _sme_inputs(f: _Firms, fin: dict[str, np.ndarray],
     and kept; land and buildings are firm-specific shares of fixed assets (together at
     most 80 %; a quarter of firms own no land).
     """
+    n: int
+    years: int
     n, years = fin["sales"].shape
     cap = np.clip(np.exp(np.log(0.02 * fin["sales"][:, 0].astype(float)) + 0.7 * rng.standard_normal(n)),
                   1e6, 1e10)

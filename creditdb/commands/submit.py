@@ -220,7 +220,7 @@ def _command(kind: str, example_file: str, help_text: str) -> click.Command:
             thousands: str | None, date_format: str | None) -> None:
         _submit(kind, file, institution, strict, as_json, report,
                 {"mapping": mapping, "encoding": encoding, "delimiter": delimiter, "sheet": sheet,
-                 "decimal": decimal, "thousands": {"space": " "}.get(thousands, thousands),
+                 "decimal": decimal, "thousands": " " if thousands == "space" else thousands,
                  "date_format": date_format})
 
     return cmd
