@@ -39,6 +39,9 @@ class RatingSpec:
     monotone_constraints: dict[str, int] = field(default_factory=dict)
     description: str = ""
     source_text: str = ""
+    #: ``[selection]`` block: nested selection inside each training sample
+    #: (``models.selection``); empty = train the spec's parameters as they stand
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -72,7 +75,8 @@ def parse_spec(text: str, origin: str = "<spec>") -> RatingSpec:
     params.setdefault("verbosity", -1)
     return RatingSpec(name=str(model.get("name", Path(origin).stem)), params=params, n_estimators=n_est,
                       early_stopping_rounds=int(esr) if esr else None, monotone_constraints=mono,
-                      description=str(model.get("description", "")), source_text=text)
+                      description=str(model.get("description", "")), source_text=text,
+                      selection=dict(doc.get("selection", {})))
 
 
 def load_spec(path: str | Path | None = None) -> RatingSpec:
