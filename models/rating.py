@@ -246,6 +246,22 @@ class RatingModel:
         return hashlib.sha256(self.model_string.encode("utf-8")).hexdigest()
 
 
+def spec_from_record(doc: dict[str, Any]) -> RatingSpec:
+    """The spec a model was trained with, from its stored ``model_version.spec`` JSON.
+
+    Uses the stored effective parameters (the seed actually used included), not the
+    packaged spec file of the same name, which may have changed since.
+    """
+    try:
+        return RatingSpec(name=str(doc["name"]), params=dict(doc["params"]), n_estimators=int(doc["n_estimators"]),
+                          early_stopping_rounds=doc.get("early_stopping_rounds"),
+                          monotone_constraints=dict(doc.get("monotone_constraints") or {}),
+                          description=str(doc.get("description", "")), source_text=str(doc.get("source_text", "")),
+                          selection=dict(doc.get("selection") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"stored spec is incomplete: {exc}") from exc
+
+
 def load_model(text: str, spec: RatingSpec | str | Path | None = None) -> RatingModel:
     """Rebuild a :class:`RatingModel` from its model text; predictions are identical."""
     m = RatingModel(spec)

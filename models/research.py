@@ -157,7 +157,8 @@ def _rating_maker(spec: RatingSpec, seed: int) -> Callable[[], Any]:
 def evaluate(features: pd.DataFrame, label: pd.Series, cv: int = 5, seed: int = 0,
              spec: RatingSpec | str | Path | None = None,
              on_step: Callable[[str, int], None] | None = None,
-             compare: bool = False) -> dict[str, Any]:
+             compare: bool = False,
+             folds: list[tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
     """Cross-validated accuracy and calibration of the rating model, the challenger and references.
 
     ``features``: one row per observation, numeric columns (NaN allowed) and pandas
@@ -169,6 +170,8 @@ def evaluate(features: pd.DataFrame, label: pd.Series, cv: int = 5, seed: int = 
     parameters as they stand. ``compare``: add the plain references of
     :mod:`models.references` that are installed, on the same folds.
     ``on_step(model_name, fold)`` is called after each fitted fold (progress bars).
+    ``folds``: explicit ``(train, test)`` row positions instead of the stratified split
+    (tests use it to hold the folds fixed while changing labels).
 
     Returns a JSON-ready dict: ``n_rows``, ``n_defaults``, ``default_rate``,
     ``n_features``, ``cv``, ``seed``, ``spec`` (name, sha256, constrained features
@@ -192,7 +195,10 @@ def evaluate(features: pd.DataFrame, label: pd.Series, cv: int = 5, seed: int = 
     if n_pos < cv or len(y) - n_pos < cv:
         raise ValueError(f"need at least {cv} defaults and {cv} non-defaults for {cv}-fold CV, have {n_pos}")
     X = features.reset_index(drop=True)
-    folds = list(StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    if folds is None:
+        folds = list(StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    elif len(folds) != cv:
+        raise ValueError(f"{len(folds)} folds given for cv={cv}")
 
     makers: dict[str, Callable[[], Any]] = {"lightgbm": _rating_maker(spec, seed),
                                             "challenger": lambda: WoEScorecard()}

@@ -42,7 +42,7 @@ from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution,
 from models import reasons as R
 from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
-from models.rating import RatingModel, load_model
+from models.rating import RatingModel, load_model, spec_from_record
 from models.ratios import FEATURE_NAMES
 
 CHUNK = 250_000  # firms per scoring part: the database reads the next part and stores the last while one is scored
@@ -127,7 +127,9 @@ def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
         rec = registry.get(conn, version)
     if rec["status"] == "retired":
         raise RegistryError(f"model {rec['version']} is retired and may not score; use the approved model")
-    return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=load_model(rec["artifact"]),
+    # the spec the model was trained with, as stored, not today's packaged file
+    model = load_model(rec["artifact"], spec_from_record(rec["spec"]))
+    return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=model,
                   calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale())
 
 
