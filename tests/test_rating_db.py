@@ -25,6 +25,7 @@ from pipelines.features import (
     training_table,
 )
 from pipelines.ingest import submit_file
+from pipelines.training import version_id
 from tests import factories as F
 from tests.conftest import TEST_KEY
 
@@ -63,7 +64,8 @@ def count(engine, model) -> int:
 def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     data = load(db.engine, tmp_path, firms=800)
     out = json.loads(run("model", "train", "--cutoff", CUTOFF, "--json").output)
-    assert out["ok"] and out["created"] and out["version"] == "rating-" + out["artifact_sha256"][:12]
+    assert out["ok"] and out["created"]
+    assert out["version"] == version_id(out["artifact_sha256"], out["calibration"])
     m = out["metrics"]
     assert m["samples"]["oot"]["n"] > 0 and m["samples"]["fit"]["defaults"] > 0
     assert m["samples"]["oot"]["first_fiscal_year_end"] > m["samples"]["valid"]["last_fiscal_year_end"]

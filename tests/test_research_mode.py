@@ -212,3 +212,13 @@ def test_reloaded_model_carries_its_stored_spec():
     assert back.monotone_constraints == {"a": -1} and back.sha256 == spec.sha256
     with pytest.raises(ValueError, match="incomplete"):
         spec_from_record({"name": "x"})
+
+
+def test_version_identifies_the_calibration_too():
+    from pipelines.training import version_id
+
+    cal = {"intercept": -3.0, "slope": 1.0, "shift": 0.1, "floor": 0.0005, "target_rate": 0.02}
+    other = {**cal, "shift": 0.2}  # same trees, another calibration sample
+    assert version_id("ab" * 32, cal) != version_id("ab" * 32, other)
+    assert version_id("ab" * 32, cal) == version_id("ab" * 32, dict(reversed(list(cal.items()))))
+    assert version_id("ab" * 32, cal).startswith("rating-") and len(version_id("ab" * 32, cal)) == 19
