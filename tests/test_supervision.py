@@ -31,9 +31,10 @@ def test_validate_approve_score_reproduce(db, tmp_path):
     # a second candidate (another seed) exists but is not approved: scoring must use the approved one
     v2 = json.loads(run("model", "train", "--cutoff", CUTOFF, "--seed", "99", "--json").output)["version"]
     assert v2 != v1
-    approved = json.loads(run("model", "approve", v1, "--by", "Dr. Sato", "--note", "committee", "--json").output)
-    assert approved["ok"] and approved["retired"] is None
-    run("score", "firms", "--json")
+    # --rescore scores every firm with the newly approved model in the same command
+    approved = json.loads(run("model", "approve", v1, "--by", "Dr. Sato", "--note", "committee", "--rescore",
+                              "--json").output)
+    assert approved["ok"] and approved["retired"] is None and approved["rescored"]["firms"] > 0
     with db.engine.connect() as conn:
         used = set(conn.execute(select(ModelVersion.version).join(Score, Score.model_version_id == ModelVersion.id))
                    .scalars())

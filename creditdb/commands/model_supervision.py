@@ -72,13 +72,18 @@ def _f(x) -> str:
 @click.argument("version")
 @click.option("--by", "by", required=True, help="Name of the approver.")
 @click.option("--note", default="", help="Approval note (committee decision, conditions).")
+@click.option("--rescore", is_flag=True, help="Score every firm with the approved model at once.")
 @click.option("--json", "as_json", is_flag=True)
-def approve(version: str, by: str, note: str, as_json: bool) -> None:
+def approve(version: str, by: str, note: str, rescore: bool, as_json: bool) -> None:
     """Approve a validated model for scoring and pricing; retires the old one.
+
+    Lookups, guarantees and price books use only scores of the approved model: with
+    --rescore every firm is scored with it at once (as `creditdb score firms`),
+    otherwise the output says what to run.
 
     \b
     Example:
-      creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11"
+      creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11" --rescore
     """
     from creditdb.approval import ApprovalError
     from creditdb.approval import approve as run
@@ -94,10 +99,25 @@ def approve(version: str, by: str, note: str, as_json: bool) -> None:
             out = run(conn, version, by=by, note=note, actor=get_settings().actor)
     except ApprovalError as exc:
         reject(str(exc), as_json=as_json)
+    if rescore:
+        from pipelines.scoring import score_firms
+
+        try:
+            res = score_firms(engine, version, actor=get_settings().actor)
+        except ValueError as exc:
+            reject(f"model {version} approved, but rescoring failed: {exc}", as_json=as_json)
+        out["rescored"] = {"firms": res.get("firms"), "as_of": res.get("as_of")}
+    else:
+        out["next"] = f"creditdb score firms --model {version}"
     if as_json:
         emit_json({"ok": True, **out})
         return
     click.echo(f"model {version} approved by {by}" + (f"; {out['retired']} retired" if out["retired"] else ""))
+    if rescore:
+        click.echo(f"rescored {out['rescored']['firms']} firms with {version} (as of {out['rescored']['as_of']})")
+    else:
+        click.echo(f"scores of earlier models are not used by lookups, guarantees or price books: run\n"
+                   f"  {out['next']}")
 
 
 @click.command("reproduce")
