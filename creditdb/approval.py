@@ -24,6 +24,18 @@ def approved_model(conn: Connection):
     return conn.execute(select(t).where(t.c.status == "approved")).first()
 
 
+def auc_at_first_approval(conn: Connection, version: str) -> float | None:
+    """AUC of the validation report the model was first approved on (None if never approved)."""
+    from creditdb.schema import AuditEvent
+
+    rows = conn.execute(select(AuditEvent.details).where(AuditEvent.action == "model.approve")
+                        .order_by(AuditEvent.id)).scalars()
+    for details in rows:
+        if details.get("version") == version and details.get("auc_at_approval") is not None:
+            return float(details["auc_at_approval"])
+    return None
+
+
 def approve(conn: Connection, version: str, by: str, note: str, actor: str | None = None) -> dict:
     """Approve ``version`` inside the caller's transaction; returns what changed."""
     t = ModelVersion.__table__
@@ -45,6 +57,9 @@ def approve(conn: Connection, version: str, by: str, note: str, actor: str | Non
     conn.execute(update(t).where(t.c.id == row.id).values(
         status="approved", approved_by=by, approved_at=now, approval_note=note))
     out = {"version": version, "approved_by": by, "approved_at": now.isoformat(),
-           "retired": previous.version if previous is not None else None}
+           "retired": previous.version if previous is not None else None,
+           # the AUC the approval rests on, kept in the append-only trail: later validations
+           # test the current AUC against it (ECB), not against the training run's slice
+           "auc_at_approval": ((row.validation_report.get("discrimination") or {}).get("auc") or {}).get("auc")}
     audit.append(conn, actor or by, "model.approve", {**out, "note": note}, input_hash=row.artifact_sha256)
     return out
