@@ -11,17 +11,14 @@ import datetime as dt
 from sqlalchemy import Connection, select, update
 
 from creditdb import audit
+from creditdb.lookups import approved_model
 from creditdb.schema import ModelVersion
+
+__all__ = ["ApprovalError", "approve", "approved_model", "auc_at_first_approval"]
 
 
 class ApprovalError(ValueError):
     """The model cannot be approved (unknown, not validated, retired)."""
-
-
-def approved_model(conn: Connection):
-    """The row of the approved model version, or None."""
-    t = ModelVersion.__table__
-    return conn.execute(select(t).where(t.c.status == "approved")).first()
 
 
 def auc_at_first_approval(conn: Connection, version: str) -> float | None:

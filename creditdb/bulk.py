@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pandas as pd
@@ -27,6 +26,8 @@ from sqlalchemy import Connection, Select, Table, any_, bindparam, insert, text
 from sqlalchemy import types as sat
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from creditdb.overlap import WriteBehind
 
 _SQLITE_BATCH = 50_000
 
@@ -116,20 +117,18 @@ def copy_stream(conn: Connection, table: Table, columns: list[str]) -> Iterator[
     else:
         target, cols = table.name, ", ".join(f'"{c}"' for c in columns)
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur, ThreadPoolExecutor(1, thread_name_prefix="creditdb-copy") as pool:
+    with raw.cursor() as cur, WriteBehind[None]("creditdb-copy") as behind:
         with cur.copy(f'COPY "{target}" ({cols}) FROM STDIN (FORMAT csv)', writer=QueuedLibpqWriter(cur)) as copy:
-            pending: list[Future] = []
 
             def write(frame: pd.DataFrame) -> None:
                 # the CSV text of a frame is made (pyarrow, without the GIL) and queued in a
                 # thread; one frame at a time, so memory holds at most two
-                for f in pending:
-                    f.result()
-                pending[:] = [pool.submit(lambda: copy.write(_csv_bytes(frame[columns])))] if len(frame) else []
+                behind.finish()
+                if len(frame):
+                    behind.start(None, lambda: copy.write(_csv_bytes(frame[columns])))
 
             yield write
-            for f in pending:
-                f.result()
+            behind.finish()
     if rls:
         conn.execute(text(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{target}"'))
         conn.execute(text(f'DROP TABLE "{target}"'))

@@ -59,8 +59,9 @@ def get(conn: Connection, version: str) -> dict[str, Any]:
 
 def approved(conn: Connection) -> dict[str, Any] | None:
     """The most recently approved model, or None."""
-    r = conn.execute(select(T).where(T.c.status == "approved").order_by(T.c.approved_at.desc(), T.c.id.desc())
-                     .limit(1)).first()
+    from creditdb.lookups import approved_model
+
+    r = approved_model(conn)
     return None if r is None else _row(r)
 
 

@@ -19,6 +19,7 @@ at the same round, by LightGBM's own rule (the round with the lowest log-loss, a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,12 @@ def fit_distributed(model: RatingModel, X: pd.DataFrame, y: Any, X_valid: pd.Dat
         yvv = _check_xy(X_valid, y_valid, "validation data")
         callbacks.append(SameStopOnEveryWorker(X_valid, yvv, model.spec.early_stopping_rounds))
     clf = DaskLGBMClassifier(client=client, n_estimators=model.spec.n_estimators, **params)
-    clf.fit(Xd, yd, callbacks=callbacks or None)
+    with warnings.catch_warnings():
+        # lightgbm.dask passes the estimator's own ``n_jobs`` (always in get_params) to its
+        # trainer and then warns that it ignores it: each worker's thread count is used
+        # instead, which is what we want, so the warning says nothing to the user
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        clf.fit(Xd, yd, callbacks=callbacks or None)
     booster = clf.booster_
     best = booster.best_iteration if booster.best_iteration and booster.best_iteration > 0 else None
     model._set_text(booster.model_to_string(num_iteration=best if best else -1))

@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
+from creditdb import lookups
 from creditdb.bulk import lookup
-from creditdb.schema import FinancialStatement, Institution, Loan, ModelVersion, Score
+from creditdb.schema import FinancialStatement, Institution, Loan
 
 #: loan-table field -> where it comes from in the database (for error messages)
 SOURCE_FIELD = {
@@ -76,32 +77,14 @@ def frame_hash(frame: pd.DataFrame) -> str:
 
 
 def approved_model(conn: Connection) -> dict[str, Any] | None:
-    """The approved model version (id, version), or None."""
-    mv = ModelVersion.__table__.c
-    row = conn.execute(
-        select(mv.id, mv.version, mv.approved_at).where(mv.status == "approved")
-        .order_by(mv.approved_at.desc().nulls_last(), mv.id.desc()).limit(1)
-    ).first()
+    """The approved model version (id, version), or None (:func:`creditdb.lookups.approved_model`)."""
+    row = lookups.approved_model(conn)
     return None if row is None else {"id": int(row.id), "version": row.version}
 
 
 def latest_scores(conn: Connection, model_version_id: int, firm_ids: list[int] | None = None) -> pd.DataFrame:
     """Latest score per firm of one model: firm_id, score_id, pd, grade, fee_category, scored_at."""
-    s = Score.__table__.c
-    cols = [s.firm_id, s.id.label("score_id"), s.pd, s.grade, s.fee_category, s.scored_at]
-    names = ["firm_id", "score_id", "pd", "grade", "fee_category", "scored_at"]
-    if firm_ids is None:
-        rows = conn.execute(select(*cols).where(s.model_version_id == model_version_id)).all()
-        df = pd.DataFrame(rows, columns=names)
-    else:
-        raw = lookup(conn, Score.__table__, "firm_id", [int(f) for f in firm_ids],
-                     ["firm_id", "id", "pd", "grade", "fee_category", "scored_at"],
-                     where={"model_version_id": model_version_id})
-        df = raw.rename(columns={"id": "score_id"})[names]
-    if df.empty:
-        return df
-    df = df.sort_values(["firm_id", "scored_at", "score_id"], kind="stable")
-    return df.drop_duplicates("firm_id", keep="last").reset_index(drop=True)
+    return lookups.latest_scores(conn, model_version_id, firm_ids)
 
 
 def latest_sales(conn: Connection, firm_ids: list[int]) -> pd.DataFrame:
@@ -343,16 +326,11 @@ def firm_score(conn: Connection, key: bytes, institution: str, borrower_key: str
     Returns firm_id, score_id, pd, grade, fee_category, scored_at, model_version and the
     annualised ``sales`` / ``statement_currency`` of the firm's latest statement (None if none).
     """
-    from creditdb import anonymise as anon
-    from creditdb.schema import BorrowerLink
-
-    inst = conn.execute(select(Institution.id).where(Institution.code == institution)).scalar()
+    inst = lookups.institution(conn, institution)
     if inst is None:
         raise GuaranteeDataError(f"unknown institution {institution!r}")
-    h = anon.borrower_hash(key, institution, pd.Series([borrower_key], dtype=object)).iloc[0]
-    bl = BorrowerLink.__table__.c
-    firm_id = conn.execute(select(bl.firm_id).where((bl.institution_id == inst) & (bl.borrower_hash == h))).scalar()
-    if firm_id is None:
+    firm_id = lookups.firm_ids_by_borrower_key(conn, key, inst, pd.Series([borrower_key], dtype=object)).iloc[0]
+    if pd.isna(firm_id):
         raise GuaranteeDataError(f"unknown borrower {institution}:{borrower_key}: no firm was submitted under "
                                  "this borrower key")
     mv = _require_model(conn)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,28 +19,22 @@ import pandas as pd
 from sqlalchemy import Engine, select, text
 
 from creditdb import anonymise as anon
-from creditdb import audit
-from creditdb.bulk import insert_frame, insert_ignore, lookup
-from creditdb.schema import (
-    AMOUNT_COLUMNS,
-    BorrowerLink,
-    DefaultEvent,
-    FinancialStatement,
-    Firm,
-    Institution,
-    Loan,
-    Submission,
-)
+from creditdb import audit, lookups
+from creditdb.anonymise import Key
+from creditdb.bulk import insert_frame, insert_ignore
+from creditdb.lookups import InstitutionRef, UnknownInstitution
+from creditdb.overlap import WriteBehind
+from creditdb.schema import BorrowerLink, Firm, Institution, Submission
 from models.sme_size import size_class
 from pipelines import dictionary as D
+from pipelines import submission_kinds
 from pipelines.readers import CHUNK_ROWS, FileRejected, inspect_file, iter_chunks
+from pipelines.submission_kinds import KindSpec
 from pipelines.validate import Issue, Validator, coerce, get_validator
 
+__all__ = ["MAX_STORED_ISSUES", "SubmissionResult", "Tally", "UnknownInstitution", "submit_file"]
+
 MAX_STORED_ISSUES = 10_000
-
-
-class UnknownInstitution(LookupError):
-    pass
 
 
 class _Abort(Exception):
@@ -81,7 +74,7 @@ class SubmissionResult:
         return out
 
 
-def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *, key: bytes,
+def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *, key: Key,
                 actor: str = "unknown", strict: bool = False, today: dt.date | None = None,
                 chunk_rows: int = CHUNK_ROWS, progress: bool | None = None,
                 validator: Validator | None = None) -> SubmissionResult:
@@ -90,14 +83,11 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
     Raises ``UnknownInstitution`` when ``institution`` is not registered; every problem
     with the file itself is reported in the returned result (status ``rejected``).
     """
-    if kind not in D.KINDS:
-        raise ValueError(f"kind must be one of {D.KINDS}")
+    kind_spec = submission_kinds.spec(kind)
     path = Path(path)
     result = SubmissionResult(file=str(path), kind=kind, institution=institution, status="rejected", strict=strict)
     with engine.connect() as conn:
-        inst = conn.execute(select(Institution.id, Institution.country).where(Institution.code == institution)).first()
-    if inst is None:
-        raise UnknownInstitution(f"unknown institution {institution!r}: register it with 'creditdb institution add'")
+        inst = lookups.require_institution(conn, institution)
     try:
         info = inspect_file(path)
         result.sha256 = info.sha256
@@ -114,8 +104,8 @@ def submit_file(engine: Engine, kind: str, path: Path | str, institution: str, *
             return result
         validator = validator or get_validator(kind, today)
         dup_rows = _duplicate_key_rows(info, kind, chunk_rows)
-        _load(engine, kind, info, (inst.id, institution, inst.country), key, actor, strict, validator, dup_rows,
-              chunk_rows, progress, result)
+        _load(_Load(engine, kind_spec, info, inst, key, actor, strict, validator, dup_rows, chunk_rows, progress),
+              result)
     except FileRejected as exc:
         result.status = "rejected"
         result.blocking.append(exc.as_dict())
@@ -156,118 +146,179 @@ def _duplicate_key_rows(info, kind: str, chunk_rows: int) -> dict[int, int]:
     return dict(zip(sub.index.astype(int), first.astype(int), strict=True))
 
 
-def _load(engine, kind, info, inst, key, actor, strict, validator, dup_rows,
-          chunk_rows, progress, result: SubmissionResult) -> None:
+@dataclass(frozen=True)
+class _Load:
+    """Everything one load needs, fixed before it starts."""
+
+    engine: Engine
+    spec: KindSpec
+    info: Any  # pipelines.readers.FileInfo
+    inst: InstitutionRef
+    key: Key
+    actor: str
+    strict: bool
+    validator: Validator
+    dup_rows: dict[int, int]
+    chunk_rows: int
+    progress: bool | None
+
+
+@dataclass
+class _Chunk:
+    """A validated chunk waiting for its database stage: rows read, issues, rejected rows."""
+
+    n_rows: int
+    issues: list[Issue]
+    bad_rows: set[int]
+
+
+@dataclass
+class _Written:
+    """What the database stage of one chunk did (``_write``)."""
+
+    loaded: int = 0
+    unresolved: list[Issue] = field(default_factory=list)
+    firms_new: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
+    firms_seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
+
+
+@dataclass
+class Tally:
+    """Running counts of one load: rows, issues by ``severity:rule``, the issues kept, firms.
+
+    Firm ids are NumPy arrays (8 bytes a firm); at most ``MAX_STORED_ISSUES`` issues are kept.
+    """
+
+    rows_total: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    firms_new: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
+    firms_seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
+
+    def add(self, chunk: _Chunk, written: _Written | None) -> None:
+        """Fold one finished chunk (its issues, rejected rows and, if written, loaded rows) in."""
+        issues, bad_rows = chunk.issues, chunk.bad_rows
+        if written is not None:
+            issues += written.unresolved
+            bad_rows |= {i.row for i in written.unresolved}
+            self.rows_loaded += written.loaded
+            self.firms_new = np.union1d(self.firms_new, written.firms_new)
+            self.firms_seen = np.union1d(self.firms_seen, written.firms_seen)
+        self.rows_total += chunk.n_rows
+        self.rows_rejected += len(bad_rows)
+        for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
+            self.counts[f"{issue.severity}:{issue.rule}"] += 1
+            if len(self.stored) < MAX_STORED_ISSUES:
+                self.stored.append(issue.as_dict())
+
+    def into(self, result: SubmissionResult) -> None:
+        """Copy the counts into ``result``."""
+        result.rows_total, result.rows_loaded, result.rows_rejected = \
+            self.rows_total, self.rows_loaded, self.rows_rejected
+        result.warnings = sum(v for k, v in self.counts.items() if k.startswith("warning:"))
+        result.issue_counts = dict(sorted(self.counts.items()))
+        result.issues = self.stored
+        result.firms_new = len(self.firms_new)
+        result.firms_linked = len(np.setdiff1d(self.firms_seen, self.firms_new, assume_unique=True))
+
+
+def _load(job: _Load, result: SubmissionResult) -> None:
+    """Validate and write every chunk of the file in one transaction; fill ``result``.
+
+    The database stage of a chunk (firm resolution, COPY) runs in the background while
+    the next chunk is read, typed and validated (:class:`creditdb.overlap.WriteBehind`).
+    """
     from tqdm import tqdm
 
-    inst_id, inst_code, inst_country = inst
-    counts: Counter[str] = Counter()
-    stored: list[dict[str, Any]] = []
-    disable = progress is False or (progress is None and not sys.stderr.isatty())
+    info, spec = job.info, job.spec
+    tally = Tally()
+    disable = job.progress is False or (job.progress is None and not sys.stderr.isatty())
     bar = tqdm(total=info.rows, unit="rows", desc=info.path.name, disable=disable, leave=False, mininterval=0.5)
-    # ids of the firms this load created / found: NumPy arrays, 8 bytes a firm
-    firms = {"new": np.empty(0, dtype="int64"), "seen": np.empty(0, dtype="int64")}
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditdb-copy")
+
+    def account(done: tuple[_Chunk, _Written | None] | None) -> None:
+        if done is not None:
+            tally.add(*done)
+            bar.update(done[0].n_rows)
+
     try:
-        with engine.begin() as conn:
+        with job.engine.begin() as conn:
             sub_id = conn.execute(Submission.__table__.insert().values(
-                institution_id=inst_id, kind=kind, file_name=info.path.name, file_sha256=info.sha256,
-                status="loading", strict=strict, rows_total=0, rows_loaded=0, rows_rejected=0,
+                institution_id=job.inst.id, kind=spec.kind, file_name=info.path.name, file_sha256=info.sha256,
+                status="loading", strict=job.strict, rows_total=0, rows_loaded=0, rows_rejected=0,
                 report={}, received_at=dt.datetime.now(dt.UTC),
             ).returning(Submission.id)).scalar_one()
             first = True
-            pending = None  # the previous chunk's database stage, running in the background
-
-            def account(stage) -> None:
-                """Fold one finished chunk (issues, rejected rows, loaded rows) into the result."""
-                n_rows, issues, bad_rows, job = stage
-                if job is not None:
-                    loaded, unresolved = job.result()
-                    issues += unresolved
-                    bad_rows |= {i.row for i in unresolved}
-                    result.rows_loaded += loaded
-                result.rows_total += n_rows
-                result.rows_rejected += len(bad_rows)
-                for issue in sorted(issues, key=lambda i: (i.row, i.column or "")):
-                    counts[f"{issue.severity}:{issue.rule}"] += 1
-                    if len(stored) < MAX_STORED_ISSUES:
-                        stored.append(issue.as_dict())
-                bar.update(n_rows)
-
-            try:
-                for raw in iter_chunks(info, D.names(kind), chunk_rows=chunk_rows):
+            with WriteBehind[_Chunk]("creditdb-copy") as behind:
+                for raw in iter_chunks(info, D.names(spec.kind), chunk_rows=job.chunk_rows):
                     if first:
-                        blocking = validator.check_columns(raw, str(info.path))
+                        blocking = job.validator.check_columns(raw, str(info.path))
                         if blocking:
                             result.blocking.extend(blocking)
                             raise _Abort
                         first = False
-                    typed, issues = coerce(kind, raw)
-                    issues += validator.validate(raw, typed)
-                    issues += [Issue(r, D.FILE_KEYS[kind][0], _show_key(raw, r, kind), "file.unique_key", "row",
-                                     f"key ({', '.join(D.FILE_KEYS[kind])}) repeats row {f}" if f != r else
-                                     f"key ({', '.join(D.FILE_KEYS[kind])}) appears again later in the file")
-                               for r, f in dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
-                    bad_rows = {i.row for i in issues if i.severity == "row"}
-                    good = typed.loc[~typed.index.isin(list(bad_rows))]
-                    hashes = _pseudonyms(kind, good, inst, key)
-                    if pending is not None:  # wait for the previous chunk's database stage
-                        account(pending)
-                        pending = None
-                    job = None
-                    if not (strict and (bad_rows or result.rows_rejected)):
-                        # the database stage (firm resolution, COPY) of this chunk runs in the
-                        # background while the next chunk is read, typed and validated
-                        job = pool.submit(_write, conn, kind, good, hashes, inst, sub_id, firms)
-                    pending = (len(raw), issues, bad_rows, job)
-                    del good, hashes
-                    del raw, typed
-            except BaseException:
-                if pending is not None and pending[3] is not None:  # never roll back under a running COPY
-                    wait([pending[3]])
-                raise
-            if pending is not None:
-                account(pending)
-                pending = None
+                    chunk, good = _validate_chunk(job, raw)
+                    hashes = _pseudonyms(spec, good, job.inst, job.key)
+                    account(behind.finish())  # wait for the previous chunk's database stage
+                    write = not (job.strict and (chunk.bad_rows or tally.rows_rejected))
+                    behind.start(chunk, *((_write, conn, spec, good, hashes, job.inst, sub_id) if write else ()))
+                    del good, hashes, raw
+                account(behind.finish())
             if first:
                 result.blocking.append({"file": str(info.path), "row": None, "column": None, "rule": "table.not_empty",
                                         "severity": "blocking", "message": "the file has no data rows"})
                 raise _Abort
-            result.warnings = sum(v for k, v in counts.items() if k.startswith("warning:"))
-            result.issue_counts = dict(sorted(counts.items()))
-            result.issues = stored
-            result.firms_new = len(firms["new"])
-            result.firms_linked = len(np.setdiff1d(firms["seen"], firms["new"], assume_unique=True))
-            if strict and result.rows_rejected:
+            tally.into(result)
+            if job.strict and result.rows_rejected:
                 result.rows_loaded = 0
                 raise _Abort
             if result.rows_loaded == 0:
                 raise _Abort
             result.status = "loaded" if result.rows_rejected == 0 else "partial"
-            if kind == "statements":
+            if spec.supersedes:
                 result.superseded = _count_superseded(conn, sub_id)
-            report = {"issue_counts": result.issue_counts, "issues": stored,
-                      "issues_truncated": sum(counts.values()) > len(stored), "superseded": result.superseded}
-            conn.execute(Submission.__table__.update().where(Submission.id == sub_id).values(
-                status=result.status, rows_total=result.rows_total, rows_loaded=result.rows_loaded,
-                rows_rejected=result.rows_rejected, warnings=result.warnings, firms_new=result.firms_new,
-                firms_linked=result.firms_linked, report=report))
-            audit.append(conn, actor, f"submit.{kind}",
-                         {"submission_id": sub_id, "institution": inst_code, "file": info.path.name,
-                          "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
-                          "status": result.status},
-                         input_hash=info.sha256)
+            _record(conn, job, sub_id, tally, result)
             result.submission_id = sub_id
     except _Abort:
         result.status = "rejected"
         result.submission_id = None
+        result.rows_total, result.rows_rejected = tally.rows_total, tally.rows_rejected
         result.rows_loaded = 0
-        result.issue_counts = dict(sorted(counts.items()))
-        result.issues = stored
+        result.issue_counts = dict(sorted(tally.counts.items()))
+        result.issues = tally.stored
         result.firms_new = result.firms_linked = 0
     finally:
-        pool.shutdown(wait=True)
         bar.close()
+
+
+def _validate_chunk(job: _Load, raw: pd.DataFrame) -> tuple[_Chunk, pd.DataFrame]:
+    """Type and validate one chunk: its issues and rejected rows, and its valid typed rows."""
+    kind, keys = job.spec.kind, job.spec.file_key
+    typed, issues = coerce(kind, raw)
+    issues += job.validator.validate(raw, typed)
+    issues += [Issue(r, keys[0], _show_key(raw, r, kind), "file.unique_key", "row",
+                     f"key ({', '.join(keys)}) repeats row {f}" if f != r else
+                     f"key ({', '.join(keys)}) appears again later in the file")
+               for r, f in job.dup_rows.items() if raw.index[0] <= r <= raw.index[-1]]
+    bad_rows = {i.row for i in issues if i.severity == "row"}
+    good = typed.loc[~typed.index.isin(list(bad_rows))]
+    return _Chunk(len(raw), issues, bad_rows), good
+
+
+def _record(conn, job: _Load, sub_id: int, tally: Tally, result: SubmissionResult) -> None:
+    """Store the submission's counts and report, and append its audit event."""
+    report = {"issue_counts": result.issue_counts, "issues": tally.stored,
+              "issues_truncated": sum(tally.counts.values()) > len(tally.stored), "superseded": result.superseded}
+    conn.execute(Submission.__table__.update().where(Submission.id == sub_id).values(
+        status=result.status, rows_total=result.rows_total, rows_loaded=result.rows_loaded,
+        rows_rejected=result.rows_rejected, warnings=result.warnings, firms_new=result.firms_new,
+        firms_linked=result.firms_linked, report=report))
+    audit.append(conn, job.actor, f"submit.{job.spec.kind}",
+                 {"submission_id": sub_id, "institution": job.inst.code, "file": job.info.path.name,
+                  "rows_loaded": result.rows_loaded, "rows_rejected": result.rows_rejected,
+                  "status": result.status},
+                 input_hash=job.info.sha256)
 
 
 def _show_key(raw: pd.DataFrame, row: int, kind: str) -> str:
@@ -282,122 +333,89 @@ def _count_superseded(conn, sub_id: int) -> int:
     ), {"sid": sub_id}).scalar_one())
 
 
-def _dates(series: pd.Series) -> pd.Series:
-    """Calendar dates as Arrow ``date32`` (written as YYYY-MM-DD; ``datetime.date`` as objects)."""
-    import pyarrow as pa
-
-    days = pa.array(series.to_numpy(dtype="datetime64[s]").astype("datetime64[D]"), from_pandas=True)
-    return pd.Series(days.cast(pa.date32()), index=series.index, dtype=pd.ArrowDtype(pa.date32()))
-
-
-def _pseudonyms(kind: str, good: pd.DataFrame, inst: tuple[int, str, str], key: bytes) -> dict[str, pd.Series]:
+def _pseudonyms(spec: KindSpec, good: pd.DataFrame, inst: InstitutionRef, key: Key) -> dict[str, pd.Series]:
     """Keyed hashes of each valid row (pure computation, no database): ``borrower`` (hash of
     the bank's borrower key), ``corporate`` (pseudonym from the corporate number) and, for
-    loans and defaults, ``loan`` (hash of the bank's loan key).
+    kinds with a loan key, ``loan`` (hash of the bank's loan key).
 
-    Loans and defaults carry no country: their corporate numbers are read as numbers of
-    the submitting institution's country.
+    Kinds without a country column read their corporate numbers as numbers of the
+    submitting institution's country.
     """
-    inst_id, inst_code, inst_country = inst
     if good.empty:
         return {}
-    country = good["country"] if kind == "statements" else pd.Series(inst_country, index=good.index)
-    out = {"borrower": anon.borrower_hash(key, inst_code, good["borrower_key"]),
+    country = good["country"] if spec.country_column else pd.Series(inst.country, index=good.index)
+    out = {"borrower": anon.borrower_hash(key, inst.code, good["borrower_key"]),
            "corporate": anon.corporate_pseudonym(key, country, good["corporate_number"])}
-    if kind != "statements":
-        out["loan"] = anon.loan_hash(key, inst_code, good["loan_key"])
+    if spec.loan_key:
+        out["loan"] = anon.loan_hash(key, inst.code, good["loan_key"])
     return out
 
 
-def _write(conn, kind: str, good: pd.DataFrame, hashes: dict[str, pd.Series], inst: tuple[int, str, str],
-           sub_id: int, firms: dict[str, np.ndarray]) -> tuple[int, list[Issue]]:
-    """Resolve the firms of one chunk's valid rows (creating new ones) and insert the rows.
+def _write(conn, spec: KindSpec, good: pd.DataFrame, hashes: dict[str, pd.Series],
+           inst: InstitutionRef, sub_id: int) -> _Written:
+    """Resolve the firms of one chunk's valid rows (creating new ones if the kind does) and insert the rows.
 
     ``hashes``: the rows' borrower hashes and corporate pseudonyms (``_pseudonyms``).
-    Returns (rows inserted, rows whose borrower could not be resolved).
+    Returns the rows inserted, the rows whose borrower could not be resolved and the ids
+    of the firms created / found.
     """
+    out = _Written()
     if good.empty:
-        return 0, []
-    inst_id = inst[0]
+        return out
     bh, cp = hashes["borrower"], hashes["corporate"]
-    links = lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(bh.dropna())),
-                   ["borrower_hash", "firm_id"], where={"institution_id": inst_id})
-    firm_of = dict(zip(links.borrower_hash, links.firm_id, strict=True))
-    firm_id = bh.map(firm_of)
-    unresolved: list[Issue] = []
+    firm_id = lookups.firm_ids_by_borrower_hash(conn, inst.id, bh)
     missing = firm_id.isna()
     if missing.any():
         pseud = cp.where(cp.notna(), bh)[missing]
-        existing = lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(pseud.dropna())), ["pseudonym", "id"])
-        known = set(existing.pseudonym)
-        if kind == "statements":
-            new = good.loc[missing].assign(pseudonym=pseud)
-            new = new[~new.pseudonym.isin(known)].drop_duplicates("pseudonym")
-            if not new.empty:
-                new_firms = pd.DataFrame({
-                    "pseudonym": new.pseudonym.astype(str).to_numpy(),
-                    "country": new.country.astype(str).to_numpy(),
-                    "industry": new.industry.astype(str).to_numpy(),
-                    "region": anon.region(new.country, new.postal_code).to_numpy(),
-                    "established_year": anon.year(new.established).to_numpy(),
-                    "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
-                    "created_at": dt.datetime.now(dt.UTC),
-                })
-                # under concurrent submissions another bank may have created some of these firms first:
-                # only the rows this insert really wrote count as new (PostgreSQL; SQLite serialises writers)
-                inserted = insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"], returning="pseudonym")
-                created = lookup(conn, Firm.__table__, "pseudonym", list(new_firms.pseudonym), ["pseudonym", "id"])
-                mine = created if inserted is None else created[created.pseudonym.isin(inserted)]
-                firms["new"] = np.union1d(firms["new"], mine.id.to_numpy(dtype="int64"))
+        existing = lookups.firms_by_pseudonym(conn, pd.unique(pseud.dropna()))
+        if spec.creates_firms:
+            created, out.firms_new = _create_firms(conn, good.loc[missing].assign(pseudonym=pseud),
+                                                   set(existing.pseudonym))
+            if created is not None:
                 existing = pd.concat([existing, created], ignore_index=True) if len(existing) else created
-        firms["seen"] = np.union1d(firms["seen"], existing.id.to_numpy(dtype="int64"))
+        out.firms_seen = np.unique(existing.id.to_numpy(dtype="int64"))
         ids = dict(zip(existing.pseudonym, existing.id, strict=True))
         firm_id[missing] = pseud.map(ids)
-        new_links = pd.DataFrame({"institution_id": inst_id, "borrower_hash": bh[missing], "firm_id": firm_id[missing]})
+        new_links = pd.DataFrame({"institution_id": inst.id, "borrower_hash": bh[missing], "firm_id": firm_id[missing]})
         new_links = new_links.dropna().drop_duplicates("borrower_hash")
         insert_ignore(conn, BorrowerLink.__table__, new_links.astype({"firm_id": "int64"}),
                       ["institution_id", "borrower_hash"])
     if firm_id.isna().any():
         for row in good.index[firm_id.isna().to_numpy()]:
-            unresolved.append(Issue(int(row), "borrower_key", str(good.at[row, "borrower_key"]), "borrower.unknown",
-                                    "row", "borrower is unknown: submit its statements first (or give its corporate_number)"))
+            out.unresolved.append(Issue(
+                int(row), "borrower_key", str(good.at[row, "borrower_key"]), "borrower.unknown", "row",
+                "borrower is unknown: submit its statements first (or give its corporate_number)"))
         keep = firm_id.notna()
         good, firm_id = good[keep], firm_id[keep]
     if good.empty:
-        return 0, unresolved
-    base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst_id, "submission_id": sub_id}
-    if kind == "statements":
-        cols = {**base,
-                "fiscal_year_end": _dates(good.fiscal_year_end).array,
-                "months": good.months.fillna(12).astype("int64").to_numpy(),
-                "currency": good.currency.astype(str).to_numpy(),
-                "employees": good.employees.astype("Int64").to_numpy()}
-        cols.update({c: good[c].to_numpy(dtype="float64") for c in AMOUNT_COLUMNS})
-        job = (FinancialStatement.__table__, pd.DataFrame(cols))
-    elif kind == "loans":
-        frame = pd.DataFrame({
-            **base,
-            "loan_hash": hashes["loan"].loc[good.index].astype(str).to_numpy(),
-            "origination_date": _dates(good.origination_date).array,
-            "maturity_date": _dates(good.maturity_date).array,
-            "currency": good.currency.astype(str).to_numpy(),
-            "amount": good.amount.to_numpy(dtype="float64"),
-            "interest_rate": good.interest_rate.to_numpy(dtype="float64"),
-            "amortization": good.amortization.fillna("annuity").astype(str).to_numpy(),
-            "secured": good.secured.fillna(False).astype(bool).to_numpy(),
-            "guarantee_coverage": good.guarantee_coverage.to_numpy(dtype="float64"),
-            "outstanding": good.outstanding.to_numpy(dtype="float64"),
-        })
-        job = (Loan.__table__, frame)
-    else:
-        lh = hashes["loan"].loc[good.index]
-        frame = pd.DataFrame({
-            **base,
-            "default_date": _dates(good.default_date).array,
-            "event_type": good.event_type.astype(str).to_numpy(),
-            "loan_hash": lh.astype(object).where(lh.notna(), None).to_numpy(),
-            "exposure": good.exposure.to_numpy(dtype="float64"),
-        })
-        job = (DefaultEvent.__table__, frame)
-    insert_frame(conn, *job)
-    return len(good), unresolved
+        return out
+    base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst.id, "submission_id": sub_id}
+    loan_hash = hashes["loan"].loc[good.index] if spec.loan_key else None
+    insert_frame(conn, spec.table, spec.rows(good, loan_hash, base))
+    out.loaded = len(good)
+    return out
+
+
+def _create_firms(conn, new: pd.DataFrame, known: set[str]) -> tuple[pd.DataFrame | None, np.ndarray]:
+    """Create the firms of rows (with a ``pseudonym`` column) whose pseudonym is not ``known``.
+
+    Returns (the created firms' pseudonym and id, or None if none was needed; the ids of
+    those this insert really wrote: under concurrent submissions another bank may have
+    created some of them first, PostgreSQL; SQLite serialises writers).
+    """
+    new = new[~new.pseudonym.isin(known)].drop_duplicates("pseudonym")
+    if new.empty:
+        return None, np.empty(0, dtype="int64")
+    new_firms = pd.DataFrame({
+        "pseudonym": new.pseudonym.astype(str).to_numpy(),
+        "country": new.country.astype(str).to_numpy(),
+        "industry": new.industry.astype(str).to_numpy(),
+        "region": anon.region(new.country, new.postal_code).to_numpy(),
+        "established_year": anon.year(new.established).to_numpy(),
+        "size_class": size_class(new.employees, new.country, new.industry).to_numpy(),
+        "created_at": dt.datetime.now(dt.UTC),
+    })
+    inserted = insert_ignore(conn, Firm.__table__, new_firms, ["pseudonym"], returning="pseudonym")
+    created = lookups.firms_by_pseudonym(conn, new_firms.pseudonym)
+    mine = created if inserted is None else created[created.pseudonym.isin(inserted)]
+    return created, np.unique(mine.id.to_numpy(dtype="int64"))

@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
-from creditdb import registry
+from creditdb import lookups, registry
+from creditdb.overlap import read_ahead
 from creditdb.anonymise import Key
 from creditdb.registry import RegistryError
-from creditdb.schema import BorrowerLink, FinancialStatement, Firm, Institution, ModelVersion, Score
+from creditdb.schema import FinancialStatement, Firm, ModelVersion
 from models import reasons as R
 from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
@@ -253,16 +254,8 @@ def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int
     if not prefetch:
         yield from list(reader)
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="creditdb-score-reader") as pool:
-        ahead = pool.submit(next, reader, None)
-        try:
-            while (latest := ahead.result()) is not None:
-                ahead = pool.submit(next, reader, None)
-                yield latest
-        finally:  # also when the caller stops early: let a read in flight end, then close the reader
-            if not ahead.cancel():
-                ahead.exception()
-            reader.close()
+    # also when the caller stops early, a read in flight ends and the reader is closed
+    yield from read_ahead(reader, thread_name="creditdb-score-reader")
 
 
 class ScoreFileError(ValueError):
@@ -315,25 +308,18 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     file that cannot be read and ``LookupError`` for an unknown institution.
     """
     from creditdb import anonymise as anon
-    from creditdb.bulk import lookup as bulk_lookup
     from pipelines.features import feature_frame, load_statements
 
     with engine.connect() as conn:
-        inst = conn.execute(select(Institution.id, Institution.country).where(Institution.code == institution)).first()
-        if inst is None:
-            raise LookupError(f"unknown institution {institution!r}: register it with 'creditdb institution add'")
+        inst = lookups.require_institution(conn, institution)
         scorer = load_scorer(conn, version)
         raw, typed, problems = _read_statements_file(Path(path))
         good = typed.loc[~typed.index.isin(list(problems))].copy()
-        bh = anon.borrower_hash(key, institution, good["borrower_key"])
-        links = bulk_lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(bh.dropna())),
-                            ["borrower_hash", "firm_id"], where={"institution_id": inst.id})
-        firm = bh.map(dict(zip(links.borrower_hash, links.firm_id, strict=True)))
+        firm = lookups.firm_ids_by_borrower_key(conn, key, inst, good["borrower_key"])
         cp = anon.corporate_pseudonym(key, good["country"], good["corporate_number"])
         need = firm.isna() & cp.notna()
         if need.any():
-            known = bulk_lookup(conn, Firm.__table__, "pseudonym", list(pd.unique(cp[need])), ["pseudonym", "id"])
-            firm[need] = cp[need].map(dict(zip(known.pseudonym, known.id, strict=True)))
+            firm[need] = lookups.firm_ids_by_pseudonym(conn, cp[need])
         firm_ids = sorted({int(x) for x in firm.dropna()})
         history = load_statements(conn) if firm_ids else pd.DataFrame()
     good["firm_key"] = [f"db:{int(f)}" if pd.notna(f) else f"file:{r}" for r, f in zip(good.index, firm, strict=False)]
@@ -407,29 +393,22 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
 
     keys = list(dict.fromkeys(str(k) for k in keys))
     with engine.connect() as conn:
-        inst = conn.execute(select(Institution.id).where(Institution.code == institution)).scalar_one_or_none()
-        if inst is None:
-            raise LookupError(f"unknown institution {institution!r}")
+        inst = lookups.require_institution(conn, institution)
         hashes = anon.borrower_hash(key, institution, pd.Series(keys, dtype=object))
-        links = bulk_lookup(conn, BorrowerLink.__table__, "borrower_hash", list(pd.unique(hashes.dropna())),
-                            ["borrower_hash", "firm_id"], where={"institution_id": inst})
-        firm_of = dict(zip(links.borrower_hash, links.firm_id, strict=True))
+        firm_ids_of = lookups.firm_ids_by_borrower_hash(conn, inst.id, hashes)
+        firm_of = {h: f for h, f in zip(hashes, firm_ids_of, strict=True) if pd.notna(f)}
         firm_ids = sorted({int(v) for v in firm_of.values()})
-        rows = []
-        for start in range(0, len(firm_ids), 900):
-            batch = firm_ids[start:start + 900]
-            rows += conn.execute(
-                select(Score.id, Score.firm_id, Score.pd, Score.grade, Score.fee_category, Score.reasons,
-                       Score.scored_at, ModelVersion.version, FinancialStatement.fiscal_year_end)
-                .join(ModelVersion, ModelVersion.id == Score.model_version_id)
-                # outer: under row-level security a bank cannot see the statement behind the
-                # score when another member submitted it (the score itself is shared)
-                .outerjoin(FinancialStatement, FinancialStatement.id == Score.statement_id)
-                .where(Score.firm_id.in_(batch))).all()
-    scores = pd.DataFrame(rows, columns=["id", "firm_id", "pd", "grade", "fee_category", "reasons", "scored_at",
-                                         "model_version", "fiscal_year_end"])
-    latest = (scores.sort_values(["firm_id", "scored_at", "id"]).drop_duplicates("firm_id", keep="last")
-              .set_index("firm_id"))
+        latest = lookups.latest_scores(conn, None, firm_ids, extra=("reasons", "model_version_id", "statement_id"))
+        versions = bulk_lookup(conn, ModelVersion.__table__, "id", sorted({int(v) for v in latest.model_version_id}),
+                               ["id", "version"])
+        # under row-level security a bank cannot see the statement behind the score when
+        # another member submitted it (the score itself is shared): its date is then None
+        statements = bulk_lookup(conn, FinancialStatement.__table__, "id",
+                                 sorted({int(v) for v in latest.statement_id}), ["id", "fiscal_year_end"])
+    latest["model_version"] = latest.model_version_id.map(dict(zip(versions.id, versions.version, strict=True)))
+    latest["fiscal_year_end"] = latest.statement_id.map(
+        dict(zip(statements.id, statements.fiscal_year_end, strict=True)))
+    latest = latest.set_index("firm_id")
     out = []
     for k, h in zip(keys, hashes, strict=False):
         f = firm_of.get(h)

@@ -21,6 +21,13 @@ import time
 from pathlib import Path
 
 
+def _signal(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text`` atomically: the test polls for it and reads it at once."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def _hang_after_write(signal: Path) -> None:
     import creditdb.bulk as bulk
 
@@ -30,7 +37,7 @@ def _hang_after_write(signal: Path) -> None:
     def hooked(conn, table, frame):
         real(conn, table, frame)
         if table.name in data_tables:
-            signal.write_text(f"{table.name} {len(frame)}\n")
+            _signal(signal, f"{table.name} {len(frame)}\n")
             while True:  # hold the open transaction until killed
                 time.sleep(3600)
 
@@ -48,7 +55,7 @@ def _hang_before_commit(signal: Path) -> None:
     def hooked(conn, actor, action, *args, **kwargs):
         event = real(conn, actor, action, *args, **kwargs)
         if action.startswith("submit."):
-            signal.write_text(f"{action} {event}\n")
+            _signal(signal, f"{action} {event}\n")
             while True:
                 time.sleep(3600)
         return event

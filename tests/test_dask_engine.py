@@ -5,14 +5,15 @@ model registered with its engine and reproduced within its declared tolerance.""
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from models.rating import load_spec
-from models.ratios import FEATURE_NAMES
 from models.rating_dask import TOLERANCE, within_tolerance
+from models.ratios import FEATURE_NAMES
 from pipelines import synth
 from pipelines.features import training_table
 from tests.synth_frames import synth_frames
@@ -53,7 +54,10 @@ def test_dask_training_against_serial_and_scoring_by_partitions(client, frames):
     st, d = frames
     table = training_table(st, d, CUTOFF)
     serial = fit(table, load_spec(), Design(cutoff=CUTOFF), 0)
-    dist = fit(table, serial.spec, Design(cutoff=CUTOFF), 0, client=client)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        dist = fit(table, serial.spec, Design(cutoff=CUTOFF), 0, client=client)
+    assert not [w for w in seen if "will be ignored" in str(w.message)]  # no noise from lightgbm.dask
     assert serial.engine == {"kind": "serial"}
     assert dist.engine["kind"] == "dask" and dist.engine["workers"] == 2 and dist.engine["tolerance"] == TOLERANCE
     assert dist.spec_record()["engine"] == dist.engine
