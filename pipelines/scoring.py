@@ -36,8 +36,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
 from creditdb import lookups, registry
-from creditdb.overlap import read_ahead
 from creditdb.anonymise import Key
+from creditdb.overlap import read_ahead
 from creditdb.registry import RegistryError
 from creditdb.schema import FinancialStatement, Firm, ModelVersion
 from models import reasons as R
