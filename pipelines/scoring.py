@@ -385,7 +385,8 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
 
     Returns one row per distinct key in input order: ``borrower_key``, ``found``, and
     when found ``pd``, ``grade``, ``fee_category``, ``reasons``, ``model_version``,
-    ``fiscal_year_end``, ``scored_at``. Keys of other institutions' borrowers are not
+    ``model_status`` (``retired`` marks a score of a model no longer approved: rescore
+    with ``creditdb score firms``), ``fiscal_year_end``, ``scored_at``. Keys of other institutions' borrowers are not
     found (the hash is scoped to the institution).
     """
     from creditdb import anonymise as anon
@@ -400,12 +401,13 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
         firm_ids = sorted({int(v) for v in firm_of.values()})
         latest = lookups.latest_scores(conn, None, firm_ids, extra=("reasons", "model_version_id", "statement_id"))
         versions = bulk_lookup(conn, ModelVersion.__table__, "id", sorted({int(v) for v in latest.model_version_id}),
-                               ["id", "version"])
+                               ["id", "version", "status"])
         # under row-level security a bank cannot see the statement behind the score when
         # another member submitted it (the score itself is shared): its date is then None
         statements = bulk_lookup(conn, FinancialStatement.__table__, "id",
                                  sorted({int(v) for v in latest.statement_id}), ["id", "fiscal_year_end"])
     latest["model_version"] = latest.model_version_id.map(dict(zip(versions.id, versions.version, strict=True)))
+    latest["model_status"] = latest.model_version_id.map(dict(zip(versions.id, versions.status, strict=True)))
     latest["fiscal_year_end"] = latest.statement_id.map(
         dict(zip(statements.id, statements.fiscal_year_end, strict=True)))
     latest = latest.set_index("firm_id")
@@ -419,8 +421,8 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
         reasons = s["reasons"] if not isinstance(s["reasons"], str) else json.loads(s["reasons"])
         out.append({"borrower_key": k, "found": True, "pd": float(s["pd"]), "grade": s["grade"],
                     "fee_category": int(s["fee_category"]), "reasons": reasons,
-                    "model_version": s["model_version"],
+                    "model_version": s["model_version"], "model_status": s["model_status"],
                     "fiscal_year_end": None if pd.isna(s["fiscal_year_end"]) else str(s["fiscal_year_end"]),
                     "scored_at": str(s["scored_at"])})
     return pd.DataFrame(out, columns=["borrower_key", "found", "pd", "grade", "fee_category", "reasons",
-                                      "model_version", "fiscal_year_end", "scored_at"])
+                                      "model_version", "model_status", "fiscal_year_end", "scored_at"])

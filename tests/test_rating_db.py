@@ -148,6 +148,7 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     assert F.table_fingerprint(db.engine) == before
     by_key = {r["borrower_key"]: r for r in look["results"]}
     assert by_key[bk1]["found"] and by_key[bk1]["model_version"] == version
+    assert by_key[bk1]["model_status"] in ("candidate", "approved")  # "retired" marks an old model's score
     assert not by_key[bk2]["found"] and not by_key["BK1-NOSUCH"]["found"] and look["found"] == 1
     look2 = json.loads(run("score", "lookup", "--institution", "BK2", bk2, "--json").output)
     assert look2["results"][0]["found"]
