@@ -14,6 +14,7 @@ Readers for CSV, Parquet and ARFF files (:func:`read_table`) and a label parser
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -204,8 +205,8 @@ def evaluate(features: pd.DataFrame, label: pd.Series, cv: int = 5, seed: int = 
                                             "challenger": lambda: WoEScorecard()}
     not_installed: list[str] = []
     if compare:
-        for name, make in available_references().items():
-            makers[name] = (lambda mk=make: mk(seed))
+        for ref_name, ref_make in available_references().items():
+            makers[ref_name] = functools.partial(ref_make, seed)
         not_installed = missing_references()
     models: dict[str, Any] = {"rating_model": "lightgbm"}
     selection: list[dict[str, Any]] = []

@@ -173,11 +173,11 @@ class SelectedRatingModel:
             for tr, va in folds:
                 card_oof[va] = WoEScorecard().fit(X.iloc[tr], yv[tr]).raw_score(X.iloc[va])
             card_auc = float(roc_auc_score(yv, card_oof))
-            grid = np.round(np.linspace(0.0, 1.0, 11), 2)
-            aucs = [float(roc_auc_score(yv, w * oof + (1 - w) * card_oof)) for w in grid]
+            weights = np.round(np.linspace(0.0, 1.0, 11), 2)
+            aucs = [float(roc_auc_score(yv, w * oof + (1 - w) * card_oof)) for w in weights]
             i = int(np.argmax(aucs))
-            if grid[i] < 1.0 and aucs[i] >= cand_auc[best_c] + st.blend_min_gain:
-                weight, blend_auc = float(grid[i]), aucs[i]
+            if weights[i] < 1.0 and aucs[i] >= cand_auc[best_c] + st.blend_min_gain:
+                weight, blend_auc = float(weights[i]), aucs[i]
                 oof = weight * oof + (1 - weight) * card_oof
 
         lr = LogisticRegression(C=1e6, max_iter=1000)
