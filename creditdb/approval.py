@@ -33,12 +33,24 @@ from creditdb.schema import ModelVersion
 APPROVAL_POLICY = Path(__file__).with_name("policy") / "approval.toml"
 
 
-__all__ = ["APPROVAL_POLICY", "ApprovalError", "ApprovalPolicy", "GateResult", "approve", "approved_model", "gate",
-           "load_policy"]
+__all__ = ["APPROVAL_POLICY", "ApprovalError", "ApprovalPolicy", "GateResult", "approve", "approved_model",
+           "auc_at_first_approval", "gate", "load_policy"]
 
 
 class ApprovalError(ValueError):
     """The model cannot be approved (unknown, not validated, retired, gate failed, four eyes)."""
+
+
+def auc_at_first_approval(conn: Connection, version: str) -> float | None:
+    """AUC of the validation report the model was first approved on (None if never approved)."""
+    from creditdb.schema import AuditEvent
+
+    rows = conn.execute(select(AuditEvent.details).where(AuditEvent.action == "model.approve")
+                        .order_by(AuditEvent.id)).scalars()
+    for details in rows:
+        if details.get("version") == version and details.get("auc_at_approval") is not None:
+            return float(details["auc_at_approval"])
+    return None
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,9 @@ def approve(conn: Connection, version: str, by: str, note: str, actor: str | Non
            "gate": {"passed": checked.passed, "failures": checked.failures, "defaults": checked.defaults,
                     "min_defaults": policy.min_defaults, "refuse_red_traffic_lights": policy.refuse_red_traffic_lights,
                     "policy": policy.source, "policy_sha256": policy.sha256},
-           "override": override, "validation": provenance}
+           "override": override, "validation": provenance,
+           # the AUC the approval rests on, kept in the append-only trail: later validations
+           # test the current AUC against it (ECB), not against the training run's slice
+           "auc_at_approval": ((row.validation_report.get("discrimination") or {}).get("auc") or {}).get("auc")}
     audit.append(conn, actor or by, "model.approve", {**out, "note": note}, input_hash=row.artifact_sha256)
     return out

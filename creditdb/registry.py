@@ -2,7 +2,8 @@
 
 Storage layout of one registered rating model:
 
-* ``version``: ``rating-<first 12 hex digits of the sha256 of the LightGBM model text>``;
+* ``version``: ``rating-<12 hex digits>`` identifying what sets the PDs: the LightGBM model
+  text's sha256 and the calibration (``pipelines.training.version_id``);
 * ``artifact`` / ``artifact_sha256``: LightGBM model text and its sha256;
 * ``spec`` (JSON): spec name, sha256 and source text, effective LightGBM parameters,
   monotone constraints, feature list, seed, the sample ``design`` (cut-off, lag,

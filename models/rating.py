@@ -40,6 +40,9 @@ class RatingSpec:
     monotone_constraints: dict[str, int] = field(default_factory=dict)
     description: str = ""
     source_text: str = ""
+    #: ``[selection]`` block: nested selection inside each training sample
+    #: (``models.selection``); empty = train the spec's parameters as they stand
+    selection: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -73,7 +76,8 @@ def parse_spec(text: str, origin: str = "<spec>") -> RatingSpec:
     params.setdefault("verbosity", -1)
     return RatingSpec(name=str(model.get("name", Path(origin).stem)), params=params, n_estimators=n_est,
                       early_stopping_rounds=int(esr) if esr else None, monotone_constraints=mono,
-                      description=str(model.get("description", "")), source_text=text)
+                      description=str(model.get("description", "")), source_text=text,
+                      selection=dict(doc.get("selection", {})))
 
 
 def load_spec(path: str | Path | None = None) -> RatingSpec:
@@ -241,6 +245,22 @@ class RatingModel:
     def model_sha256(self) -> str:
         """sha256 (hex) of :attr:`model_string` encoded as UTF-8."""
         return hashlib.sha256(self.model_string.encode("utf-8")).hexdigest()
+
+
+def spec_from_record(doc: dict[str, Any]) -> RatingSpec:
+    """The spec a model was trained with, from its stored ``model_version.spec`` JSON.
+
+    Uses the stored effective parameters (the seed actually used included), not the
+    packaged spec file of the same name, which may have changed since.
+    """
+    try:
+        return RatingSpec(name=str(doc["name"]), params=dict(doc["params"]), n_estimators=int(doc["n_estimators"]),
+                          early_stopping_rounds=doc.get("early_stopping_rounds"),
+                          monotone_constraints=dict(doc.get("monotone_constraints") or {}),
+                          description=str(doc.get("description", "")), source_text=str(doc.get("source_text", "")),
+                          selection=dict(doc.get("selection") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"stored spec is incomplete: {exc}") from exc
 
 
 def load_model(text: str, spec: RatingSpec | str | Path | None = None) -> RatingModel:

@@ -425,17 +425,24 @@ def _write(conn, spec: KindSpec, good: pd.DataFrame, hashes: dict[str, pd.Series
     base = {"firm_id": firm_id.astype("int64").to_numpy(), "institution_id": inst.id, "submission_id": sub_id}
     loan_hash = hashes["loan"].loc[good.index] if spec.loan_key else None
     if spec.creates_firms and known_before:  # before the insert: the firm's earlier statements only
-        out.history = _history(conn, good, firm_id, sorted(int(i) for i in known_before))
+        out.history = _history(conn, good, firm_id, sorted(int(i) for i in known_before), inst.id)
     insert_frame(conn, spec.table, spec.rows(good, loan_hash, base))
     out.loaded = len(good)
     return out
 
 
-def _history(conn, good: pd.DataFrame, firm_id: pd.Series, firm_ids: list[int]) -> list[Issue]:
-    """Warnings on statements of firms stored before this chunk (``quality_report.history_warnings``)."""
-    firms = lookup(conn, Firm.__table__, "id", firm_ids, ["id", "industry", "region"])
-    previous = lookup(conn, FinancialStatement.__table__, "firm_id", firm_ids, ["firm_id", "fiscal_year_end", "sales"])
-    return history_warnings(good, firm_id, anon.region(good.country, good.postal_code), firms, previous)
+def _history(conn, good: pd.DataFrame, firm_id: pd.Series, firm_ids: list[int], institution_id: int) -> list[Issue]:
+    """Warnings on statements of firms stored before this chunk (``quality_report.history_warnings``),
+    compared with this institution's own earlier statements only: a warning never shows an
+    attribute or figure another member submitted (issue 17; on PostgreSQL row-level security
+    and the column grants on ``firm`` refuse that read anyway)."""
+    previous = lookup(conn, FinancialStatement.__table__, "firm_id", firm_ids,
+                      ["firm_id", "institution_id", "fiscal_year_end", "sales", "industry", "region"])
+    previous = previous[previous["institution_id"] == institution_id]
+    firms = (previous.sort_values("fiscal_year_end").drop_duplicates("firm_id", keep="last")
+             .rename(columns={"firm_id": "id"})[["id", "industry", "region"]])
+    return history_warnings(good, firm_id, anon.region(good.country, good.postal_code), firms,
+                            previous[["firm_id", "fiscal_year_end", "sales"]])
 
 
 def _create_firms(conn, new: pd.DataFrame, known: set[str]) -> tuple[pd.DataFrame | None, np.ndarray]:

@@ -143,7 +143,9 @@ def validation_inputs(tm: TrainedModel, rec: dict[str, Any], sample: str = "out-
     grade_pd = dict(zip(all_grades, (float(x) for x in representative_pd(np.array(all_grades, dtype=object), scale)),
                         strict=True))
     challenger_pd = tm.challenger.predict_proba(val[cols])[:, 1]
-    initial_auc = (rec["metrics"].get("auc", {}).get("model", {}) or {}).get("valid")
+    # AUC at initial validation = the AUC recorded when the model was first approved
+    # (None before approval: the ECB test is then not performed)
+    initial_auc = rec.get("auc_at_first_approval")
     contributions = tm.model.contributions(val[cols])
     spec = rec["spec"]
     card = {
@@ -189,10 +191,12 @@ def firm_countries(engine, firm_id: np.ndarray) -> np.ndarray:
 
 def validate(engine, version: str, sample: str = "out-of-time", actor: str = "unknown") -> dict[str, Any]:
     """Build the validation results of ``version``, store them with the model, audit."""
+    from creditdb.approval import auc_at_first_approval
     from pipelines.validation_report import build_validation, to_jsonable
 
     with engine.connect() as conn:
         rec = registry.get(conn, version)
+        rec["auc_at_first_approval"] = auc_at_first_approval(conn, version)
     tm = rebuild(engine, rec)
     if tm.model.model_sha256 != rec["artifact_sha256"]:
         raise ValueError(f"model {version} could not be rebuilt from its recorded data and spec "

@@ -43,7 +43,7 @@ from creditdb.schema import FinancialStatement, Firm, ModelVersion
 from models import reasons as R
 from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
-from models.rating import RatingModel, load_model
+from models.rating import RatingModel, load_model, spec_from_record
 from models.ratios import FEATURE_NAMES
 
 CHUNK = 250_000  # firms per scoring part: the database reads the next part and stores the last while one is scored
@@ -134,7 +134,9 @@ def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
     if trained_in != size_currency():
         raise RegistryError(f"model {rec['version']} takes size features in {trained_in or 'the submitted currency'}"
                             f" but CREDITDB_SIZE_CURRENCY is {size_currency() or 'unset'}: set it as at training")
-    return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=load_model(rec["artifact"]),
+    # the spec the model was trained with, as stored, not today's packaged file
+    model = load_model(rec["artifact"], spec_from_record(rec["spec"]))
+    return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=model,
                   calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale())
 
 
@@ -408,7 +410,8 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
 
     Returns one row per distinct key in input order: ``borrower_key``, ``found``, and
     when found ``pd``, ``grade``, ``fee_category``, ``reasons``, ``model_version``,
-    ``fiscal_year_end``, ``scored_at``. Keys of other institutions' borrowers are not
+    ``model_status`` (``retired`` marks a score of a model no longer approved: rescore
+    with ``creditdb score firms``), ``fiscal_year_end``, ``scored_at``. Keys of other institutions' borrowers are not
     found (the hash is scoped to the institution).
     """
     from creditdb import anonymise as anon
@@ -425,12 +428,13 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
         latest = lookups.latest_scores(conn, None, firm_ids, extra=("reasons", "model_version_id", "statement_id"),
                                        institution_id=inst.id)
         versions = bulk_lookup(conn, ModelVersion.__table__, "id", sorted({int(v) for v in latest.model_version_id}),
-                               ["id", "version"])
+                               ["id", "version", "status"])
         # a score written before migration 0012 (no institution) may rest on a statement the
         # bank cannot see: its date is then None
         statements = bulk_lookup(conn, FinancialStatement.__table__, "id",
                                  sorted({int(v) for v in latest.statement_id}), ["id", "fiscal_year_end"])
     latest["model_version"] = latest.model_version_id.map(dict(zip(versions.id, versions.version, strict=True)))
+    latest["model_status"] = latest.model_version_id.map(dict(zip(versions.id, versions.status, strict=True)))
     latest["fiscal_year_end"] = latest.statement_id.map(
         dict(zip(statements.id, statements.fiscal_year_end, strict=True)))
     latest = latest.set_index("firm_id")
@@ -444,8 +448,8 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
         reasons = s["reasons"] if not isinstance(s["reasons"], str) else json.loads(s["reasons"])
         out.append({"borrower_key": k, "found": True, "pd": float(s["pd"]), "grade": s["grade"],
                     "fee_category": int(s["fee_category"]), "reasons": reasons,
-                    "model_version": s["model_version"],
+                    "model_version": s["model_version"], "model_status": s["model_status"],
                     "fiscal_year_end": None if pd.isna(s["fiscal_year_end"]) else str(s["fiscal_year_end"]),
                     "scored_at": str(s["scored_at"])})
     return pd.DataFrame(out, columns=["borrower_key", "found", "pd", "grade", "fee_category", "reasons",
-                                      "model_version", "fiscal_year_end", "scored_at"])
+                                      "model_version", "model_status", "fiscal_year_end", "scored_at"])

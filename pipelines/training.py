@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -91,8 +92,13 @@ class TrainedModel:
 
     @property
     def version(self) -> str:
-        """Registry version id: ``rating-`` + first 12 hex digits of the model text's sha256."""
-        return "rating-" + self.model.model_sha256[:12]
+        """Registry version id: ``rating-`` + 12 hex digits identifying everything that sets the PDs.
+
+        The sha256 of the model text's sha256 and the calibration parameters (canonical
+        JSON): two trainings whose trees agree but whose calibration samples differ get
+        different versions instead of colliding in the registry.
+        """
+        return version_id(self.model.model_sha256, self.calibration.to_dict())
 
     def spec_record(self) -> dict[str, Any]:
         """The ``model_version.spec`` JSON: spec file, effective parameters, design, calibration."""
@@ -104,6 +110,12 @@ class TrainedModel:
             "seed": self.seed, "design": self.design.as_dict(), "calibration": self.calibration.to_dict(),
             "engine": self.engine, "size_currency": self.size_currency,
         }
+
+
+def version_id(model_sha256: str, calibration: dict[str, float]) -> str:
+    """``rating-`` + first 12 hex digits of sha256 over the model text hash and calibration."""
+    key = json.dumps({"model_sha256": model_sha256, "calibration": calibration}, sort_keys=True)
+    return "rating-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
 def check_spec(spec: RatingSpec) -> None:

@@ -25,6 +25,7 @@ from pipelines.features import (
     training_table,
 )
 from pipelines.ingest import submit_file
+from pipelines.training import version_id
 from tests import factories as F
 from tests.conftest import TEST_KEY
 
@@ -63,7 +64,8 @@ def count(engine, model) -> int:
 def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     data = load(db.engine, tmp_path, firms=800)
     out = json.loads(run("model", "train", "--cutoff", CUTOFF, "--json").output)
-    assert out["ok"] and out["created"] and out["version"] == "rating-" + out["artifact_sha256"][:12]
+    assert out["ok"] and out["created"]
+    assert out["version"] == version_id(out["artifact_sha256"], out["calibration"])
     m = out["metrics"]
     assert m["samples"]["oot"]["n"] > 0 and m["samples"]["fit"]["defaults"] > 0
     assert m["samples"]["oot"]["first_fiscal_year_end"] > m["samples"]["valid"]["last_fiscal_year_end"]
@@ -156,6 +158,7 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     assert F.table_fingerprint(db.engine) == before
     by_key = {r["borrower_key"]: r for r in look["results"]}
     assert by_key[bk1]["found"] and by_key[bk1]["model_version"] == version
+    assert by_key[bk1]["model_status"] in ("candidate", "approved")  # "retired" marks an old model's score
     assert not by_key[bk2]["found"] and not by_key["BK1-NOSUCH"]["found"] and look["found"] == 1
     look2 = json.loads(run("score", "lookup", "--institution", "BK2", bk2, "--json").output)
     assert look2["results"][0]["found"]

@@ -32,7 +32,7 @@ def test_hand_computed_row():
     assert r["debt_to_assets"] == pytest.approx(0.75)
     assert r["roa"] == pytest.approx(0.025)
     assert r["net_margin"] == pytest.approx(0.02)
-    assert r["interest_coverage"] == pytest.approx((50 + 10) / 10)
+    assert r["interest_coverage"] == pytest.approx(50 / 10)  # EBIT / interest, the standard definition
     assert r["current_ratio"] == pytest.approx(1.6)
     assert r["quick_ratio"] == pytest.approx(300 / 250)
     assert r["cash_to_assets"] == pytest.approx(0.1)

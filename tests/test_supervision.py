@@ -36,11 +36,17 @@ def test_validate_approve_score_reproduce(db, tmp_path):
     gated = run("model", "approve", v1, "--by", "Dr. Sato", "--json", ok=False)
     assert gated.exit_code == 1 and "fails the approval gate" in gated.output and "defaults" in gated.output
     approved = json.loads(run("model", "approve", v1, "--by", "Dr. Sato", "--note", "committee",
-                              "--override", "test portfolio of 800 firms", "--json").output)
+                              "--override", "test portfolio of 800 firms", "--rescore", "--json").output)
     assert approved["ok"] and approved["retired"] is None and approved["override"] == "test portfolio of 800 firms"
     assert approved["gate"]["defaults"] == results["sample"]["defaults"] < 30
     assert approved["validation"]["matches"]  # the report 'model validate' stored, by its audit hash
-    run("score", "firms", "--json")
+    assert approved["rescored"]["firms"] > 0  # --rescore scored every firm with the approved model
+    assert approved["auc_at_approval"] == results["discrimination"]["auc"]["auc"]
+    # before approval there was no initial AUC; a validation after it tests against the approval's AUC
+    assert results["discrimination"]["ecb_auc_test"] is None
+    run("model", "validate", v1, "--sample", "all", "--json", str(tmp_path / "v2.json"))
+    later = json.loads((tmp_path / "v2.json").read_text())
+    assert later["discrimination"]["ecb_auc_test"]["auc_initial"] == approved["auc_at_approval"]
     with db.engine.connect() as conn:
         used = set(conn.execute(select(ModelVersion.version).join(Score, Score.model_version_id == ModelVersion.id))
                    .scalars())

@@ -31,54 +31,81 @@ def model() -> None:
 # --------------------------------------------------------------------------------------
 
 def _format_evaluation(result: dict, path: str) -> str:
+    from models.research import model_entries
+
     lines = [
         f"{path}: {result['n_rows']} rows, {result['n_features']} features, "
         f"{result['n_defaults']} defaults ({result['default_rate'] * 100:.2f}%)",
         f"protocol: {result['protocol']}",
         f"spec: {result['spec']['name']} (sha256 {result['spec']['sha256'][:12]}), "
         f"monotone constraints used: {len(result['spec']['monotone_constraints_used'])}",
-        "",
-        f"{'model':<12} " + " ".join(f"{'fold ' + str(k + 1):>8}" for k in range(result["cv"]))
-        + f" {'mean':>8} {'pooled':>8}",
     ]
-    for name, m in result["models"].items():
-        lines.append(f"{name:<12} " + " ".join(f"{a:8.4f}" for a in m["fold_auc"])
-                     + f" {m['mean_auc']:8.4f} {m['pooled_auc']:8.4f}")
+    for w in result.get("warnings", []):
+        lines.append(f"warning [{w['code']}]: {w['message']}")
+    rating = result["models"].get("rating_model")
+    lines += ["", f"{'model':<21} " + " ".join(f"{'fold ' + str(k + 1):>7}" for k in range(result["cv"]))
+              + f" {'mean':>7} {'pooled':>7} {'95% CI':>15} {'Brier':>7} {'logloss':>7} {'c-int':>6} "
+              f"{'c-slope':>7} {'mean PD':>7}"]
+    for name, m in model_entries(result["models"]).items():
+        tag = f"{name}{' *' if name == rating else ''}"
+        lo, hi = m["pooled_auc_ci95"]
+        lines.append(f"{tag:<21} " + " ".join(f"{a:7.4f}" for a in m["fold_auc"])
+                     + f" {m['mean_auc']:7.4f} {m['pooled_auc']:7.4f} {lo:7.4f}-{hi:6.4f} {m['brier']:7.4f}"
+                     f" {m['log_loss']:7.4f} {m['calibration_intercept']:6.2f} {m['calibration_slope']:7.2f}"
+                     f" {m['mean_pd'] * 100:6.2f}%")
     lines.append("")
-    lines.append("AUC per fold, mean of folds and pooled out-of-fold AUC; same folds for both models.")
+    lines.append(f"* the rating model. Observed default rate {result['default_rate'] * 100:.2f}%. AUC per fold, "
+                 "mean of folds, pooled out-of-fold AUC with its DeLong 95% interval; calibration intercept "
+                 "(0 = right on average, > 0 = PDs too low) and slope (1 = right spread, < 1 = too extreme) of the out-of-fold "
+                 "PDs; same folds for all models.")
+    if result.get("references_not_installed"):
+        lines.append("references not installed: " + ", ".join(result["references_not_installed"])
+                     + " (pip install \"creditdb[compare]\")")
     return "\n".join(lines)
 
 
 @model.command("evaluate")
 @click.option("--features", "features_path", required=True, type=click.Path(dir_okay=False),
               help="Feature table: .csv, .parquet or .arff (ARFF '?' = missing).")
-@click.option("--label", required=True, help="Name of the 0/1 default column (1 = default).")
+@click.option("--label", required=True, help="Name of the default column (0/1, or see --positive).")
+@click.option("--positive", default=None,
+              help="Label value that means default (e.g. CHGOFF or bad); every other value is 0.")
 @click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="random_state of the fold shuffle.")
 @click.option("--spec", "spec_path", default=None,
               help="Rating spec TOML (path, or name of a packaged spec such as research_v1.toml; "
                    "default: the production spec rating_v1.toml).")
+@click.option("--compare", is_flag=True,
+              help="Also train the plain references (logistic regression on quantile-normalised features, "
+                   "LightGBM and XGBoost with default parameters, optbinning's scorecard; each when installed) "
+                   "on the same folds.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evaluate(features_path: str, label: str, cv: int, seed: int, spec_path: str | None, as_json: bool) -> None:
-    """Cross-validate the rating model (LightGBM) and the challenger (WoE scorecard).
+def evaluate(features_path: str, label: str, positive: str | None, cv: int, seed: int, spec_path: str | None,
+             compare: bool, as_json: bool) -> None:
+    """Cross-validate the rating model, the challenger and (--compare) plain references.
 
-    Both models are trained on the same stratified folds (shuffled with --seed);
-    the command reports the AUC of every fold, the mean, and the pooled out-of-fold
-    AUC. The spec's monotone constraints apply only to columns of the table with
-    the same names. Nothing is stored.
+    Every model is trained on the same stratified folds (shuffled with --seed). The
+    rating model makes all its choices (regularisation, rounds, blend with the
+    scorecard, calibration) on inner folds of each training fold only. Reported per
+    model: AUC per fold and pooled with DeLong 95% intervals, Brier score, log loss,
+    calibration intercept and slope, mean PD against the default rate. Data hygiene
+    warnings (identifier-like, constant or empty columns, numbers read as text, ±inf,
+    duplicate rows, too few defaults) name the columns. Nothing is stored.
 
     \b
     Example:
-      creditdb model evaluate --features tests/data/polish_1year.arff --label class \\
-          --cv 5 --seed 0 --spec research_v1.toml
+      creditdb model evaluate --features tests/data/polish_1year.arff --label class --compare
+      creditdb model evaluate --features tests/data/germancredit.csv --label creditability \\
+          --positive bad --compare --json
     """
     from pathlib import Path
 
     from tqdm import tqdm
 
     from models.rating import load_spec
+    from models.references import available_references
     from models.research import evaluate as run_evaluation
-    from models.research import read_table, split_label
+    from models.research import prepare_table, read_table
 
     path = Path(features_path)
     if not path.is_file():
@@ -89,21 +116,25 @@ def evaluate(features_path: str, label: str, cv: int, seed: int, spec_path: str 
         reject(f"spec: {exc}", as_json=as_json)
     try:
         frame = read_table(path)
-        X, y = split_label(frame, label, origin=str(path))
+        X, y, warnings = prepare_table(frame, label, origin=str(path), positive=positive)
     except ValueError as exc:
         reject(str(exc), as_json=as_json)
     except Exception as exc:  # unreadable file (parser errors of csv/parquet/arff)
         reject(f"{path}: cannot read: {exc}", as_json=as_json)
 
-    bar = tqdm(total=2 * cv, desc="folds", unit="fit", file=sys.stderr, disable=not sys.stderr.isatty())
+    n_models = 2 + (len(available_references()) if compare else 0)
+    bar = tqdm(total=n_models * cv, desc="folds", unit="fit", file=sys.stderr, disable=not sys.stderr.isatty())
     try:
-        result = run_evaluation(X, y, cv=cv, seed=seed, spec=spec, on_step=lambda name, k: bar.update(1))
+        result = run_evaluation(X, y, cv=cv, seed=seed, spec=spec, compare=compare,
+                                on_step=lambda name, k: bar.update(1))
     except ValueError as exc:
         bar.close()
         reject(f"{path}: {exc}", as_json=as_json)
     bar.close()
     result["features"] = str(path)
     result["label"] = label
+    result["positive"] = positive
+    result["warnings"] = warnings
     if as_json:
         emit_json({"ok": True, **result})
     else:

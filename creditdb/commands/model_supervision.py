@@ -77,8 +77,10 @@ def _f(x) -> str:
                    "trail and the approval note.")
 @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Approval policy (TOML; default: the shipped creditdb/policy/approval.toml).")
+@click.option("--rescore", is_flag=True, help="Score every firm with the approved model at once.")
 @click.option("--json", "as_json", is_flag=True)
-def approve(version: str, by: str, note: str, override: str | None, policy_path: Path | None, as_json: bool) -> None:
+def approve(version: str, by: str, note: str, override: str | None, policy_path: Path | None, rescore: bool,
+            as_json: bool) -> None:
     """Approve a validated model for scoring and pricing; retires the old one.
 
     The approval gate refuses a model whose validation sample holds fewer defaults
@@ -86,9 +88,13 @@ def approve(version: str, by: str, note: str, override: str | None, policy_path:
     unless --override gives the reason. On PostgreSQL only a supervisor login may
     approve, and never the login that trained the model (four eyes).
 
+    Lookups, guarantees and price books use only scores of the approved model: with
+    --rescore every firm is scored with it at once (as `creditdb score firms`),
+    otherwise the output says what to run.
+
     \b
     Example:
-      creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11"
+      creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" --note "Model committee 2026-11" --rescore
       creditdb model approve rating-1a2b3c4d5e6f --by "Dr. H. Sato" \\
           --override "pilot portfolio: 12 defaults only; re-validate after 2027 data"
     """
@@ -113,6 +119,16 @@ def approve(version: str, by: str, note: str, override: str | None, policy_path:
             out = run(conn, version, by=by, note=note, actor=get_settings().actor, override=override, policy=policy)
     except ApprovalError as exc:
         reject(str(exc), as_json=as_json)
+    if rescore:
+        from pipelines.scoring import score_firms
+
+        try:
+            res = score_firms(engine, version, actor=get_settings().actor)
+        except ValueError as exc:
+            reject(f"model {version} approved, but rescoring failed: {exc}", as_json=as_json)
+        out["rescored"] = {"firms": res.get("firms"), "as_of": res.get("as_of")}
+    else:
+        out["next"] = f"creditdb score firms --model {version}"
     if as_json:
         emit_json({"ok": True, **out})
         return
@@ -131,6 +147,11 @@ def approve(version: str, by: str, note: str, override: str | None, policy_path:
     else:
         click.echo(f"  approval gate passed: {out['gate']['defaults']} defaults (minimum "
                    f"{out['gate']['min_defaults']}), no red traffic light")
+    if rescore:
+        click.echo(f"rescored {out['rescored']['firms']} firms with {version} (as of {out['rescored']['as_of']})")
+    else:
+        click.echo(f"scores of earlier models are not used by lookups, guarantees or price books: run\n"
+                   f"  {out['next']}")
 
 
 @click.command("reproduce")

@@ -153,6 +153,9 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
             click.echo(f"{r['borrower_key']}: no score (not your borrower, or not scored yet)")
             continue
         reasons = "; ".join(x["text"] for x in r["reasons"] or [])
+        if r.get("model_status") == "retired":
+            reasons = (f"[score of the retired model {r['model_version']}: not used; run creditdb score firms]  "
+                       + reasons)
         click.echo(f"{r['borrower_key']}: PD {r['pd'] * 100:.2f}%  grade {r['grade']}  fee category "
                    f"{r['fee_category']}  ({r['model_version']}, statement {r['fiscal_year_end'] or 'of another member'})"
                    f"  {reasons}")
