@@ -74,6 +74,12 @@ def open_engine(create: bool = True):
     from creditdb.db import is_initialised, make_engine, upgrade
 
     engine = make_engine()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        # give the connections back when the command ends: a login's connection limit
+        # (creditdb/policy/roles.toml) must not be used up by pools left to the garbage
+        # collector when commands run in one process (tests, notebooks)
+        ctx.find_root().call_on_close(engine.dispose)
     if create and not is_initialised(engine):
         upgrade(engine)
         if engine.dialect.name == "postgresql":
