@@ -54,22 +54,20 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from models.statistics import (
     ALL,
     COMPLEMENTARY,
     COUNT_COLUMNS,
-    INT_COLUMNS,
     POPULATION,
-    POPULATIONS,
     PRIMARY,
     STAT_COLUMNS,
     _aggregate,
     _keys,
     _population_rows,
     suppress,
+    tidy_order,
 )
 
 DOMINANCE = "dominance"
@@ -262,16 +260,7 @@ def protected_statistics(frame: pd.DataFrame, by: Sequence[str], ratios: Sequenc
         out[col] = out[col].astype("float64").mask(cell_hidden)
     for col in STAT_COLUMNS:
         out[col] = out[col].astype("float64").mask(ratio_hidden)
-    for col in INT_COLUMNS:
-        out[col] = out[col].round().astype("Int64")
-    rank: dict[str, np.ndarray] = {}
-    for c in by:
-        values = sorted(set(out[c].unique()) - {ALL}) + [ALL]
-        rank[c] = pd.Categorical(out[c], categories=values, ordered=True).codes
-    rank["ratio"] = pd.Categorical(out["ratio"], categories=ratios, ordered=True).codes
-    rank[POPULATION] = pd.Categorical(out[POPULATION], categories=list(POPULATIONS), ordered=True).codes
-    order = np.lexsort([rank[c] for c in reversed([*by, "ratio", POPULATION])])
-    return out.iloc[order][columns].reset_index(drop=True)
+    return tidy_order(out, by, ratios, columns)
 
 
 __all__ = ["DOMINANCE", "PRIMARY", "DisclosurePolicy", "load_policy", "protected_statistics"]

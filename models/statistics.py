@@ -195,6 +195,22 @@ def suppress(cells: pd.DataFrame, dims: Sequence[str], k: int, primary: pd.Serie
                      index=cells.index, dtype="object")
 
 
+def tidy_order(out: pd.DataFrame, by: Sequence[str], ratios: Sequence[str], columns: list[str]) -> pd.DataFrame:
+    """The published table's final form: counts as integers, rows ordered by the ``by``
+    values (subtotal ``all`` last), ratio (in ``ratios`` order) and population, ``columns`` only."""
+    out = out.copy()
+    for col in INT_COLUMNS:
+        out[col] = out[col].round().astype("Int64")
+    rank: dict[str, np.ndarray] = {}
+    for c in by:
+        values = sorted(set(out[c].unique()) - {ALL}) + [ALL]
+        rank[c] = pd.Categorical(out[c], categories=values, ordered=True).codes
+    rank["ratio"] = pd.Categorical(out["ratio"], categories=list(ratios), ordered=True).codes
+    rank[POPULATION] = pd.Categorical(out[POPULATION], categories=list(POPULATIONS), ordered=True).codes
+    order = np.lexsort([rank[c] for c in reversed([*by, "ratio", POPULATION])])
+    return out.iloc[order][columns].reset_index(drop=True)
+
+
 def cell_statistics(frame: pd.DataFrame, by: Sequence[str], ratios: Sequence[str], *, k: int = 5,
                     firm_col: str = "firm_id", label_col: str = "label", split_by_default: bool = True,
                     margins: bool = True) -> pd.DataFrame:
@@ -240,13 +256,4 @@ def cell_statistics(frame: pd.DataFrame, by: Sequence[str], ratios: Sequence[str
     hidden = out["suppressed"].notna()
     for col in [*COUNT_COLUMNS, *STAT_COLUMNS]:
         out[col] = out[col].astype("float64").mask(hidden)
-    for col in INT_COLUMNS:
-        out[col] = out[col].round().astype("Int64")
-    rank: dict[str, np.ndarray] = {}
-    for c in by:
-        values = sorted(set(out[c].unique()) - {ALL}) + [ALL]
-        rank[c] = pd.Categorical(out[c], categories=values, ordered=True).codes
-    rank["ratio"] = pd.Categorical(out["ratio"], categories=ratios, ordered=True).codes
-    rank[POPULATION] = pd.Categorical(out[POPULATION], categories=list(POPULATIONS), ordered=True).codes
-    order = np.lexsort([rank[c] for c in reversed([*by, "ratio", POPULATION])])
-    return out.iloc[order][columns].reset_index(drop=True)
+    return tidy_order(out, by, ratios, columns)
