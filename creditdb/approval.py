@@ -3,7 +3,10 @@
 A model is approved only if it has a stored validation report that passes the gate of
 the approval policy (``creditdb/policy/approval.toml``): at least ``min_defaults``
 defaults in the validation sample and no red calibration traffic light (per grade, per
-year, portfolio). A supervisor may approve a model that fails it only with an override
+year, portfolio). When the stored validation holds a walk-forward backtest
+(``model validate --backtest``), calibration is judged over the cycle instead: no red
+light in its pooled view (per grade and portfolio, against the long-run PD); the
+single-sample and per-year lights are then shown but do not refuse. A supervisor may approve a model that fails it only with an override
 reason, which is stored in the approval note, written to the audit trail and returned.
 
 Four eyes on PostgreSQL: only a supervisor login approves or retires, never the login
@@ -111,16 +114,24 @@ def gate(report: dict[str, Any], policy: ApprovalPolicy) -> GateResult:
     elif out.defaults < policy.min_defaults:
         out.failures.append(f"the validation sample holds {out.defaults} defaults, fewer than {policy.min_defaults}")
     if policy.refuse_red_traffic_lights:
-        cal = (report.get("calibration") if isinstance(report, dict) else None) or {}
-        for r in cal.get("by_grade") or []:
-            if r.get("traffic_light") == "red":
-                out.red.append(f"grade {r.get('grade')}")
-        for r in cal.get("by_year") or []:
-            if r.get("traffic_light") == "red":
-                out.red.append(f"year {r.get('year')}")
-        pj = cal.get("portfolio_jeffreys") or {}
-        if pj.get("traffic_light") == "red":
-            out.red.append("portfolio (Jeffreys)")
+        bt = (report.get("backtest") if isinstance(report, dict) else None) or {}
+        summary = bt.get("summary") if isinstance(bt, dict) else None
+        if isinstance(summary, dict):
+            # calibration over the cycle replaces the single-sample lights: the pooled view
+            # decides, since one year's default rate moves with the business cycle
+            if summary.get("passed") is not True:
+                out.red += [f"walk-forward backtest, pooled {r}" for r in (summary.get("pooled_red") or ["view"])]
+        else:
+            cal = (report.get("calibration") if isinstance(report, dict) else None) or {}
+            for r in cal.get("by_grade") or []:
+                if r.get("traffic_light") == "red":
+                    out.red.append(f"grade {r.get('grade')}")
+            for r in cal.get("by_year") or []:
+                if r.get("traffic_light") == "red":
+                    out.red.append(f"year {r.get('year')}")
+            pj = cal.get("portfolio_jeffreys") or {}
+            if pj.get("traffic_light") == "red":
+                out.red.append("portfolio (Jeffreys)")
         if out.red:
             out.failures.append("red traffic light: " + ", ".join(out.red))
     return out

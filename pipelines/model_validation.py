@@ -189,8 +189,15 @@ def firm_countries(engine, firm_id: np.ndarray) -> np.ndarray:
     return np.array([rows.get(int(f), "unknown") for f in firm_id], dtype=object)
 
 
-def validate(engine, version: str, sample: str = "out-of-time", actor: str = "unknown") -> dict[str, Any]:
-    """Build the validation results of ``version``, store them with the model, audit."""
+def validate(engine, version: str, sample: str = "out-of-time", actor: str = "unknown",
+             backtest: tuple[int, int | None] | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Build the validation results of ``version``, store them with the model, audit.
+
+    ``backtest``: (first, last or None) out-of-time years of a walk-forward calibration
+    backtest (``pipelines.backtest``) added as ``results["backtest"]``: every year refitted
+    with the model's recorded spec, seed, lag and horizon on its recorded data snapshot,
+    labels as known at the model's cut-off (so the last year is at most cut-off year − 2).
+    """
     from creditdb.approval import auc_at_first_approval
     from pipelines.validation_report import build_validation, to_jsonable
 
@@ -203,7 +210,18 @@ def validate(engine, version: str, sample: str = "out-of-time", actor: str = "un
                          f"(run 'creditdb model reproduce {version}' to see what differs); not validated")
     inputs = validation_inputs(tm, rec, sample)
     inputs["country"] = firm_countries(engine, inputs["firm_id"])
-    results = to_jsonable(build_validation(**inputs))
+    results = build_validation(**inputs)
+    if backtest is not None:
+        from pipelines.backtest import walk_forward_db
+
+        design = _design(rec)
+        spec = parse_spec(rec["spec"]["source_text"], origin=f"model {rec['version']} spec")
+        results["backtest"] = walk_forward_db(
+            engine, backtest[0], backtest[1], spec=spec, seed=rec["seed"], as_of=design.cutoff,
+            snapshot=dt.datetime.fromisoformat(design.snapshot) if design.snapshot else None,
+            lag_months=design.lag_months, horizon_months=design.horizon_months, oot_years=design.oot_years,
+            progress=progress)
+    results = to_jsonable(results)
     import json
 
     digest = hashlib.sha256(json.dumps(results, sort_keys=True, default=str).encode()).hexdigest()
@@ -214,6 +232,9 @@ def validate(engine, version: str, sample: str = "out-of-time", actor: str = "un
     T = ModelVersion.__table__
     with engine.begin() as conn:
         conn.execute(update(T).where(T.c.version == version).values(validation_report=results))
-        audit.append(conn, actor, "model.validate", {"version": version, "sample": sample},
+        audit.append(conn, actor, "model.validate",
+                     {"version": version, "sample": sample,
+                      "backtest": {k: results["backtest"]["summary"][k] for k in ("years", "pooled_light", "passed")}
+                      if backtest is not None else None},
                      input_hash=rec["artifact_sha256"], output_hash=digest)
     return results

@@ -567,6 +567,8 @@ def render_html(results: dict[str, Any]) -> str:
     body = (head + _section_model_card(card) + _section_discrimination(results["discrimination"])
             + _section_calibration(results["calibration"]) + _section_stability(results["stability"])
             + _section_drivers(results["drivers"]))
+    if results.get("backtest"):
+        body += _section_backtest(results["backtest"])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{CSS}</style></head><body>{body}</body></html>")
 
@@ -578,3 +580,110 @@ def write_report(results: dict[str, Any], html_path: str, json_path: str | None 
     if json_path:
         with open(json_path, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2, allow_nan=False, ensure_ascii=False)
+
+
+# ------------------------------------------------------ calibration over the cycle
+BACKTEST_EXPLANATION = (
+    "Each out-of-time year is scored by the model that was in force at its start: a model trained with the same "
+    "spec and seed on the data known then, never on the year itself. Two views follow. <b>Per year</b>: every "
+    "grade's observed default rate in that year against the PDs, with the Jeffreys and binomial tests and their "
+    "traffic lights. A through-the-cycle PD is the long-run average, so in a bad year the rate rises above it and "
+    "in a good year falls below it: a single yellow or red year is what the business cycle does and is read "
+    "together with the other years. <b>Pooled</b>: all out-of-time years together, each grade's defaults against "
+    "its PD (Basel CRE36: a grade's PD is its long-run average default rate). The pooled view is the calibration "
+    "test; a red pooled light means the PDs are too low over the cycle, and the approval gate refuses the model. "
+    "'Within interval' reads the Jeffreys interval both ways, so it also shows PDs set too high."
+)
+
+
+def _plot_backtest(bt: dict[str, Any]) -> str:
+    colours = {"green": "#2e8b57", "yellow": "#d4a017", "red": "#c0392b", "grey": "#888888"}
+    fig = _figure(11, 4.2)
+    ax1, ax2 = fig.subplots(1, 2)
+    for ax, rows, labels, title in (
+            (ax1, bt["per_year_portfolio"], [str(r["year"]) for r in bt["per_year_portfolio"]],
+             "Per year (all grades): observed vs mean PD"),
+            (ax2, bt["pooled"], [str(r["grade"]) for r in bt["pooled"]],
+             "Pooled over the years, per grade")):
+        x = np.arange(len(rows))
+        odr = np.array([_num(r["odr"]) for r in rows])
+        lo = np.array([_num(r["jeffreys_lower"]) for r in rows])
+        hi = np.array([_num(r["jeffreys_upper"]) for r in rows])
+        positive = np.r_[odr[odr > 0], hi[hi > 0], [_num(r["mean_pd"]) for r in rows]]
+        floor = positive[positive > 0].min() / 5 if (positive > 0).any() else 1e-5
+        ax.plot(x, [_num(r["mean_pd"]) for r in rows], "s-", color="#1f5fa8", label="mean PD (tested)")
+        for i, r in enumerate(rows):
+            y = max(odr[i], floor)
+            ax.errorbar([i + 0.12], [y], yerr=[[y - max(lo[i], floor)], [max(hi[i], floor) - y]], fmt="o",
+                        color=colours.get(r["traffic_light"], "black"), capsize=4,
+                        mfc="white" if odr[i] == 0 else None)
+        ax.plot([], [], "o", color="black", label="observed rate, 95% Jeffreys interval")
+        ax.set_xticks(x, labels)
+        ax.set(title=title, xlabel="Year" if ax is ax1 else "Grade", ylabel="Default rate")
+        if ax is ax2:
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=floor / 1.5)
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
+def _section_backtest(bt: dict[str, Any], number: int = 6) -> str:
+    s = bt["summary"]
+    design = bt.get("design") or {}
+    verdict = ("passes: no red light in the pooled view" if s["passed"]
+               else "FAILS: red in the pooled view (" + ", ".join(s["pooled_red"]) + ")")
+    out = [f"<h2>{number}. Calibration over the cycle (walk-forward backtest)</h2>",
+           f"<p>{BACKTEST_EXPLANATION}</p>",
+           f'<div class="kpi">Out-of-time years<b>{_e(s["years"][0])}–{_e(s["years"][-1])}</b>'
+           f'{_fmt(s["n"])} statements, {_fmt(s["defaults"])} defaults</div>',
+           f'<div class="kpi">Pooled light<b class="{_e(s["pooled_light"])}">{_e(s["pooled_light"])}</b>'
+           f"{_e(verdict)}</div>",
+           _img(_plot_backtest(bt), "Walk-forward calibration: per year and pooled")]
+    grades = [r["grade"] for r in bt["pooled"]]
+    cell = {(r["year"], r["grade"]): r for r in bt["per_year"]}
+    rows, classes = [], []
+    for yp in bt["per_year_portfolio"]:
+        y = yp["year"]
+        row = [_e(y)]
+        cls = [""]
+        for g in grades:
+            r = cell.get((y, g))
+            row.append("–" if r is None else f'{_e(r["traffic_light"])} ({_fmt(r["defaults"])}/{_fmt(r["n"])})')
+            cls.append("" if r is None else r["traffic_light"])
+        row += [f'{_pct(yp["odr"])} vs {_pct(yp["mean_pd"])}', _e(yp["traffic_light"])]
+        cls += ["", yp["traffic_light"]]
+        rows.append(row)
+        classes.append(cls)
+    out.append(_table(["Year"] + [f"Grade {g}" for g in grades] + ["All: observed vs PD", "All"], rows,
+                      "Per-year lights (Jeffreys; in brackets defaults / statements)", classes=classes))
+    rows, classes = [], []
+    for r in [*bt["pooled"], {**bt["pooled_portfolio"], "grade": "all", "years": len(s["years"])}]:
+        rows.append([_e(r["grade"]), _fmt(r["years"]), _fmt(r["n"]), _fmt(r["defaults"]), _pct(r["odr"]),
+                     _pct(r["long_run_odr"]), _pct(r["mean_pd"]),
+                     f'{_pct(r["jeffreys_lower"])}–{_pct(r["jeffreys_upper"])}', _fmt(r["within_interval"]),
+                     _pval(r["binomial_p"]), _pval(r["jeffreys_p"]), _e(r["traffic_light"])])
+        classes.append([""] * 9 + [r["binomial_light"], r["traffic_light"], r["traffic_light"]])
+    out.append(_table(["Grade", "Years", "Statements", "Defaults", "Pooled DR", "Long-run DR (mean of years)",
+                       "Mean PD", "Jeffreys 95% interval", "Within interval", "Binomial p", "Jeffreys p", "Light"],
+                      rows, "Pooled over all out-of-time years against the long-run PD", classes=classes))
+    out.append(f'<p class="note">{_e(TRAFFIC_LIGHT_RULE)} The pooled tests add up the years as independent '
+               "samples; default correlation within a year makes this, if anything, strict.</p>")
+    models = bt.get("models") or []
+    if models:
+        out.append(_table(["Year", "Model in force (cut-off)", "Version", "Training statements", "Training defaults",
+                           "Long-run DR (calibration target)"],
+                          [[_e(m["year"]), _e(m["cutoff"]), _e(m["version"]), _fmt(m["training_statements"]),
+                            _fmt(m["training_defaults"]), _pct(m["long_run_default_rate"])] for m in models],
+                          f"Refitted models (spec {design.get('spec', '?')}, seed {design.get('seed', '?')})"))
+    return "".join(out)
+
+
+def render_backtest_html(bt: dict[str, Any]) -> str:
+    """A walk-forward backtest (``pipelines.backtest.walk_forward``) as one self-contained HTML page."""
+    d = bt.get("design") or {}
+    title = f"Walk-forward calibration backtest {d.get('from', '')}–{d.get('to', '')}"
+    body = (f"<h1>{_e(title)}</h1><p>Labels as of {_e(d.get('as_of', ''))}; spec {_e(d.get('spec', ''))}, "
+            f"seed {_e(d.get('seed', ''))}</p>" + _section_backtest(bt, 1))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f"<style>{CSS}</style></head><body>{body}</body></html>")

@@ -87,6 +87,8 @@ def test_every_json_command_emits_strict_json(sqlite_db, tmp_path):
     run("model", "reproduce", version, want=None)
     run("model", "approve", version, "--by", "again", want=1)  # already approved
     run("model", "train", "--cutoff", summary["rating"]["cutoff"], want=None)  # the same data: registered already
+    run("model", "backtest", "--from", "2021", "--as-of", summary["rating"]["cutoff"], want=None)
+    run("model", "backtest", "--from", "2030", "--as-of", summary["rating"]["cutoff"], want=1)  # no complete year
     run("model", "evaluate", "--features", str(DATA / "germancredit.csv"), "--label", "creditability",
         "--positive", "bad", "--cv", "2")
     keys = pd.read_csv(demo_dir / "BK1" / "statements.csv", usecols=["borrower_key"])["borrower_key"].head(3)

@@ -334,8 +334,9 @@ def export(version: str, out_dir: str, as_json: bool) -> None:
 
 
 # --- supervisor commands (validate, approve, reproduce) live in their own module ---------
-from creditdb.commands.model_supervision import approve, reproduce, validate  # noqa: E402
+from creditdb.commands.model_supervision import approve, backtest, reproduce, validate  # noqa: E402
 
 model.add_command(validate)
 model.add_command(approve)
 model.add_command(reproduce)
+model.add_command(backtest)

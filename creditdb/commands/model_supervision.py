@@ -18,7 +18,12 @@ from creditdb.output import EXIT_REJECTED, emit_json, open_engine, reject
               help="Write the self-contained HTML report here.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write every number as JSON here ('-' for standard output).")
-def validate(version: str, sample: str, html_path: Path | None, json_path: Path | None) -> None:
+@click.option("--backtest", "backtest_years", metavar="FROM[:TO]", default=None,
+              help="Add a walk-forward calibration backtest over these out-of-time years (each refitted with "
+                   "the model's spec and seed on its data; labels as of its cut-off). Its pooled view enters "
+                   "the approval gate.")
+def validate(version: str, sample: str, html_path: Path | None, json_path: Path | None,
+             backtest_years: str | None) -> None:
     """Validate a model: discrimination, calibration, stability, drivers.
 
     Rebuilds the model from its recorded spec and data, checks it matches the stored
@@ -26,10 +31,13 @@ def validate(version: str, sample: str, html_path: Path | None, json_path: Path 
     ECB AUC test, binomial and Jeffreys tests per grade with traffic lights,
     Hosmer-Lemeshow, Brier, PSI, migration matrix, Herfindahl, SHAP drivers,
     monotonicity), stores the results with the model and writes the report.
+    With --backtest, the report also shows calibration over the cycle: per-year
+    traffic lights and the pooled test against the long-run PD.
 
     \b
     Example:
       creditdb model validate rating-1a2b3c4d5e6f --html report.html --json report.json
+      creditdb model validate rating-1a2b3c4d5e6f --backtest 2019:2022 --html report.html
     """
     from creditdb.registry import RegistryError
     from creditdb.settings import get_settings
@@ -39,9 +47,17 @@ def validate(version: str, sample: str, html_path: Path | None, json_path: Path 
 
     if sample not in ("out-of-time", "all") and not sample.isdigit():
         raise click.BadParameter("use out-of-time, all or a year such as 2021", param_hint="--sample")
+    years = None
+    if backtest_years is not None:
+        from pipelines.backtest import parse_years
+
+        try:
+            years = parse_years(backtest_years)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--backtest") from None
     engine = open_engine()
     try:
-        results = run(engine, version, sample=sample, actor=get_settings().actor)
+        results = run(engine, version, sample=sample, actor=get_settings().actor, backtest=years)
     except (RegistryError, TrainingError, ValueError) as exc:
         reject(str(exc), as_json=json_path is not None and str(json_path) == "-")
     if html_path:
@@ -60,6 +76,9 @@ def validate(version: str, sample: str, html_path: Path | None, json_path: Path 
     for row in results["calibration"].get("by_grade", []):
         click.echo(f"  grade {row['grade']:>3}: {row['firms']:>7} statements {row['defaults']:>5} defaults  "
                    f"observed {_f(row['odr'])}  mean PD {_f(row['mean_pd'])}  {row['traffic_light']}")
+    if results.get("backtest"):
+        click.echo("walk-forward calibration backtest:")
+        click.echo(_light_text(results["backtest"]))
     if html_path:
         click.echo(f"report: {html_path}")
 
@@ -203,3 +222,84 @@ def reproduce(version: str, dask_address: str | None, as_json: bool) -> None:
             click.echo(f"  cause: {cause}")
     if not out["reproduced"]:
         sys.exit(EXIT_REJECTED)
+
+
+def _light_text(bt: dict) -> str:
+    s = bt["summary"]
+    grades = [r["grade"] for r in bt["pooled"]]
+    cell = {(r["year"], r["grade"]): r["traffic_light"] for r in bt["per_year"]}
+    short = {"green": "G", "yellow": "Y", "red": "R", "grey": "-"}
+    lines = ["per year (Jeffreys light per grade; G green, Y yellow, R red, . no statements):",
+             f"  {'year':<6}" + "".join(f"{g:>4}" for g in grades) + f"  {'observed':>9} {'mean PD':>8}  all"]
+    for yp in bt["per_year_portfolio"]:
+        y = yp["year"]
+        lines.append(f"  {y:<6}" + "".join(f"{short.get(cell.get((y, g), ''), '.'):>4}" for g in grades)
+                     + f"  {yp['odr'] * 100:8.2f}% {yp['mean_pd'] * 100:7.2f}%  {yp['traffic_light']}")
+    lines.append("pooled over the years against the long-run PD:")
+    lines.append(f"  {'grade':<6}{'stmts':>8}{'defaults':>9}{'pooled DR':>10}{'mean PD':>9}  {'Jeffreys p':>10}  light")
+    for r in [*bt["pooled"], {**bt["pooled_portfolio"], "grade": "all"}]:
+        lines.append(f"  {r['grade']:<6}{r['n']:>8,}{r['defaults']:>9,}{r['odr'] * 100:9.2f}%{r['mean_pd'] * 100:8.2f}%"
+                     f"  {r['jeffreys_p']:>10.4f}  {r['traffic_light']}")
+    lines.append("pooled view: " + ("passes (no red light)" if s["passed"]
+                                     else "FAILS, red: " + ", ".join(s["pooled_red"])))
+    return "\n".join(lines)
+
+
+@click.command("backtest")
+@click.option("--from", "from_year", type=int, required=True, help="First out-of-time year.")
+@click.option("--to", "to_year", type=int, default=None,
+              help="Last out-of-time year (default: the last year whose default windows have all ended).")
+@click.option("--as-of", "as_of", default=None, help="Labels as known on this date YYYY-MM-DD (default: today).")
+@click.option("--spec", "spec_path", default=None, help="Model spec TOML (default: packaged rating_v1.toml).")
+@click.option("--seed", type=int, default=None, help="LightGBM seed of every refit (default: the spec's).")
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the self-contained HTML report here.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def backtest(from_year: int, to_year: int | None, as_of: str | None, spec_path: str | None, seed: int | None,
+             html_path: Path | None, as_json: bool) -> None:
+    """Walk-forward calibration backtest of the rating model over the cycle.
+
+    For each year from --from to --to, the model in force at its start (trained with
+    the same spec and seed on the stored data known then) scores the statements that
+    become available during the year. Shows per year and grade the Jeffreys and
+    binomial tests with traffic lights, and the same tests pooled over all years
+    against the long-run PD (Basel CRE36). Nothing is stored.
+
+    \b
+    Example:
+      creditdb model backtest --from 2019
+      creditdb model backtest --from 2019 --to 2022 --html backtest.html --json
+    """
+    import datetime as dt
+
+    from models.rating import load_spec
+    from pipelines.backtest import walk_forward_db
+    from pipelines.training import TrainingError
+    from pipelines.validation_report import render_backtest_html, to_jsonable
+
+    day = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            reject(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)", as_json=as_json)
+    try:
+        spec = load_spec(spec_path)
+    except (OSError, ValueError) as exc:
+        reject(f"spec: {exc}", as_json=as_json)
+    try:
+        bt = walk_forward_db(open_engine(), from_year, to_year, spec=spec, seed=seed, as_of=day)
+    except TrainingError as exc:
+        reject(str(exc), as_json=as_json)
+    bt = to_jsonable(bt)
+    if html_path:
+        html_path.write_text(render_backtest_html(bt), encoding="utf-8")
+    if as_json:
+        emit_json({"ok": True, **bt, "html": str(html_path) if html_path else None})
+        return
+    d = bt["design"]
+    click.echo(f"walk-forward backtest {d['from']}-{d['to']} (labels as of {d['as_of']}, spec {d['spec']}, "
+               f"seed {d['seed']}): {bt['summary']['n']:,} statements, {bt['summary']['defaults']:,} defaults")
+    click.echo(_light_text(bt))
+    if html_path:
+        click.echo(f"report: {html_path}")
