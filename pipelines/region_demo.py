@@ -21,7 +21,8 @@ from sqlalchemy import Engine, func, select
 def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int, seed: int, out_dir: Path,
         key: Any, actor: str, say: Callable[[str], None]) -> dict[str, Any]:
     from creditdb.db import session_scope
-    from creditdb.schema import Firm, Institution, Loan, Score
+    from creditdb.lookups import approved_model, latest_scores
+    from creditdb.schema import Firm, Institution, Loan
     from models.capped_portfolio import price_capped_portfolio
     from models.guarantee_schemes import load_schemes
     from pipelines import synth_region as R
@@ -111,11 +112,12 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
     cc = "TH" if "TH" in countries else countries[-1]
     say(f"7/7 pricing {scheme['id']} (cap {scheme['cap_share_of_portfolio'][0]:.0%}) on {cc}'s loans ...")
     with engine.connect() as conn:
-        latest = select(Score.firm_id, func.max(Score.id).label("sid")).group_by(Score.firm_id).subquery()
-        rows = conn.execute(select(Score.firm_id, Score.pd).join(latest, latest.c.sid == Score.id)
-                            .join(Firm, Firm.id == Score.firm_id).where(Firm.country == cc)).all()
+        # the approved model's latest score of each firm only (never a candidate's or a retired model's)
+        mv = approved_model(conn)
+        scores = latest_scores(conn, int(mv.id)) if mv is not None else pd.DataFrame(columns=["firm_id", "pd"])
+        in_cc = set(conn.execute(select(Firm.id).where(Firm.country == cc)).scalars())
         loans = conn.execute(select(Loan.firm_id, func.sum(Loan.outstanding)).group_by(Loan.firm_id)).all()
-    pds = pd.DataFrame(rows, columns=["firm_id", "pd"])
+    pds = scores.loc[scores["firm_id"].isin(in_cc), ["firm_id", "pd"]]
     amt = pd.DataFrame(loans, columns=["firm_id", "amount"])
     book = pds.merge(amt, on="firm_id")
     book = book[(book.amount > 0) & (book.pd > 0) & (book.pd < 1)]

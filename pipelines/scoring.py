@@ -410,9 +410,13 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
 
     Returns one row per distinct key in input order: ``borrower_key``, ``found``, and
     when found ``pd``, ``grade``, ``fee_category``, ``reasons``, ``model_version``,
-    ``model_status`` (``retired`` marks a score of a model no longer approved: rescore
-    with ``creditdb score firms``), ``fiscal_year_end``, ``scored_at``. Keys of other institutions' borrowers are not
-    found (the hash is scoped to the institution).
+    ``model_status``, ``fiscal_year_end``, ``scored_at``. The score is the approved
+    model's latest for the firm, even when another model scored it later; only a firm the
+    approved model has not scored shows another model's latest score, marked by
+    ``model_status`` ``retired`` (no longer approved) or ``candidate`` (never approved):
+    such a score is not used by guarantees or price books (rescore with ``creditdb score
+    firms``). Keys of other institutions' borrowers are not found (the hash is scoped to
+    the institution).
     """
     from creditdb import anonymise as anon
     from creditdb.bulk import lookup as bulk_lookup
@@ -425,8 +429,16 @@ def lookup(engine: Engine, institution: str, keys: list[str], key: Key) -> pd.Da
         firm_of = {h: f for h, f in zip(hashes, firm_ids_of, strict=True) if pd.notna(f)}
         firm_ids = sorted({int(v) for v in firm_of.values()})
         # only the bank's own scores: computed from the statements it submitted (issue 17)
-        latest = lookups.latest_scores(conn, None, firm_ids, extra=("reasons", "model_version_id", "statement_id"),
-                                       institution_id=inst.id)
+        extra = ("reasons", "model_version_id", "statement_id")
+        latest = lookups.latest_scores(conn, None, firm_ids, extra=extra, institution_id=inst.id)
+        approved = lookups.approved_model(conn)
+        if approved is not None and not latest.empty:
+            # the approved model's latest score wins, even when a candidate or retired model
+            # scored the firm later; other models' scores only where it has none (marked)
+            of_approved = lookups.latest_scores(conn, int(approved.id), firm_ids, extra=extra,
+                                                institution_id=inst.id)
+            rest = latest.loc[~latest.firm_id.isin(of_approved.firm_id)]
+            latest = pd.concat([of_approved, rest], ignore_index=True) if len(of_approved) else rest
         versions = bulk_lookup(conn, ModelVersion.__table__, "id", sorted({int(v) for v in latest.model_version_id}),
                                ["id", "version", "status"])
         # a score written before migration 0012 (no institution) may rest on a statement the

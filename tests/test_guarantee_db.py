@@ -328,3 +328,46 @@ def test_demo_guarantees_function(book):
     assert any("99.9% loss" in s for s in lines) and any("total subsidy gap" in s for s in lines)
     assert any("loans driving the tail" in s for s in lines)
     assert out["defaulted_loans"] == 0 and out["matured_loans"] == 0 and out["as_of"] == str(AS_OF)
+
+
+def test_a_newer_candidate_score_is_never_used(book, tmp_path):
+    """Attack: someone scores every firm with an unapproved candidate model after the approved
+    model's run (`score firms --model CANDIDATE` is allowed: it is how a candidate is tried).
+    Lookup, quote and price book must still rest on the approved model's scores; a firm only
+    the candidate scored is shown marked in lookup and left unpriced."""
+    approved = add_model(book, "v-approved", "approved")
+    candidate = add_model(book, "v-candidate", "candidate")
+    with book.engine.connect() as conn:
+        bk1 = conn.execute(select(Institution.id).where(Institution.code == "BK1")).scalar_one()
+
+    def score(model: int, i: int, pd_: float, category: int, days: int) -> None:
+        f = firm_id(book, i)
+        with book.engine.begin() as conn:
+            st = conn.execute(select(func.max(FinancialStatement.id)).where(FinancialStatement.firm_id == f)).scalar_one()
+            conn.execute(Score.__table__.insert().values(
+                model_version_id=model, firm_id=f, institution_id=bk1, statement_id=st, pd=pd_, grade="G",
+                fee_category=category, reasons=[], scored_at=T0 + dt.timedelta(days=days)))
+
+    for i, p in enumerate(PDS):
+        score(approved, i, p, 9 - i, 30)
+        score(candidate, i, 0.4, 1, 90)  # newer and riskier: would raise every fee if used
+    score(candidate, 5, 0.3, 1, 90)  # firm 5: only the candidate scored it
+    keys = [f"BK1-B{i:05d}" for i in (2, 5)]
+    look = json.loads(run("score", "lookup", "-i", "BK1", *keys, "--json").output)
+    by_key = {r["borrower_key"]: r for r in look["results"]}
+    assert by_key["BK1-B00002"]["pd"] == pytest.approx(PDS[2])
+    assert (by_key["BK1-B00002"]["model_version"], by_key["BK1-B00002"]["model_status"]) == ("v-approved", "approved")
+    assert (by_key["BK1-B00005"]["model_version"], by_key["BK1-B00005"]["model_status"]) == ("v-candidate", "candidate")
+    text = run("score", "lookup", "-i", "BK1", *keys).output
+    line2, line5 = (next(ln for ln in text.splitlines() if ln.startswith(k)) for k in keys)
+    assert "candidate" not in line2 and "PD 1.20%" in line2
+    assert "candidate model v-candidate, never approved: not used" in line5
+    q = json.loads(run("guarantee", "quote", "--firm-of", "BK1:BK1-B00002", *QUOTE, "--json").output)
+    assert q["quote"]["pd"] == pytest.approx(PDS[2]) and q["firm"]["model_version"] == "v-approved"
+    res = run("guarantee", "quote", "--firm-of", "BK1:BK1-B00005", *QUOTE, ok=None)
+    assert res.exit_code == 1 and "no score from the approved model v-approved" in res.output
+    out = tmp_path / "book.csv"
+    pb = json.loads(run("guarantee", "price-book", "--out", str(out), "--as-of", str(AS_OF), "--json").output)
+    got = pd.read_csv(out)
+    assert sorted(got["pd"]) == pytest.approx(sorted(PDS)) and pb["unscored_loans"] == 1
+    assert set(got["model_version"]) == {"v-approved"}

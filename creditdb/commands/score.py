@@ -117,7 +117,10 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
     """Latest scores of your own borrowers, by your own borrower keys.
 
     The keys are pseudonymised with the database's keyed hash to find the firms and
-    are not stored. Only borrowers your institution submitted are found.
+    are not stored. Only borrowers your institution submitted are found. The score
+    shown is the approved model's; where that model has not scored a borrower, another
+    model's latest score is shown marked as from a retired or a candidate (never
+    approved) model, which guarantees and price books do not use.
 
     \b
     Example:
@@ -156,6 +159,9 @@ def lookup_(keys: tuple[str, ...], institution: str, keys_file: Path | None, as_
         if r.get("model_status") == "retired":
             reasons = (f"[score of the retired model {r['model_version']}: not used; run creditdb score firms]  "
                        + reasons)
+        elif r.get("model_status") == "candidate":
+            reasons = (f"[score of the candidate model {r['model_version']}, never approved: not used; "
+                       "run creditdb score firms after approval]  " + reasons)
         click.echo(f"{r['borrower_key']}: PD {r['pd'] * 100:.2f}%  grade {r['grade']}  fee category "
                    f"{r['fee_category']}  ({r['model_version']}, statement {r['fiscal_year_end'] or 'of another member'})"
                    f"  {reasons}")
