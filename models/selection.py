@@ -50,6 +50,14 @@ DEFAULT_CANDIDATES: list[dict[str, Any]] = [
 ]
 
 
+#: Keys of a candidate that are not LightGBM parameters: ``plain = true`` starts from
+#: LightGBM's defaults (learning rate 0.1, 31 leaves, ...) instead of the spec's parameters
+#: and drops the monotone constraints; ``rounds = N`` fixes the number of boosting rounds
+#: (no search over rounds, and the final refit uses exactly ``N``).
+_SELECTION_KEYS = {"plain", "rounds"}
+_REPRODUCIBILITY_KEYS = {"objective", "deterministic", "force_row_wise", "num_threads", "seed", "verbosity"}
+
+
 @dataclass
 class SelectionSettings:
     """The ``[selection]`` block of a spec."""
@@ -109,8 +117,19 @@ class SelectedRatingModel:
         self.weight_: float = 1.0
         self.platt_: tuple[float, float] = (0.0, 1.0)
         self.selection_: dict[str, Any] = {}
+        self.chosen_params_: dict[str, Any] = {}
+        self.chosen_plain_: bool = False
 
-    def _params(self, X: pd.DataFrame, overrides: dict[str, Any]) -> dict[str, Any]:
+    def _params(self, X: pd.DataFrame, candidate: dict[str, Any]) -> dict[str, Any]:
+        overrides = {k: v for k, v in candidate.items() if k not in _SELECTION_KEYS}
+        if candidate.get("plain"):
+            # LightGBM's own defaults: only the objective and the reproducibility settings
+            # of the spec, no monotone constraints
+            params = {k: v for k, v in self.spec.params.items() if k in _REPRODUCIBILITY_KEYS}
+            params.update(overrides)
+            params["seed"] = self.seed
+            params["metric"] = "auc"
+            return params
         params = copy.deepcopy(self.spec.params)
         params["learning_rate"] = self.settings.learning_rate
         params.update(overrides)
@@ -131,7 +150,12 @@ class SelectedRatingModel:
         return lgb.train(params, train, num_boost_round=rounds, valid_sets=[valid],
                          callbacks=[lgb.early_stopping(esr, verbose=False)])
 
-    def fit(self, X: pd.DataFrame, y: Any) -> SelectedRatingModel:
+    def fit(self, X: pd.DataFrame, y: Any, refit: bool = True) -> SelectedRatingModel:
+        """Select on inner folds of ``(X, y)``, then refit on all of it (``refit=False``: choose only).
+
+        After ``fit(..., refit=False)`` :attr:`selection_` and :meth:`effective_spec` are
+        available but the model cannot score (training refits the chosen settings itself).
+        """
         yv = _check_xy(X, y, "training data")
         bad = _object_columns(X)
         if bad:
@@ -144,16 +168,21 @@ class SelectedRatingModel:
         n_c = len(st.candidates)
         cand_oof = np.zeros((n_c, len(yv)))
         cand_auc, cand_rounds = [], []
-        for c, overrides in enumerate(st.candidates):
-            params = self._params(X, overrides)
-            boosters = [self._train(params, X.iloc[tr], yv[tr], st.max_rounds, X.iloc[va], yv[va])
-                        for tr, va in folds]
-            # the pooled inner out-of-fold AUC after r rounds, on a grid of r up to the
-            # shortest fold's run: one number of rounds for all folds, less noisy than
-            # each fold's own stopping point
-            last = min(b.current_iteration() for b in boosters)
-            step = max(1, st.round_step)
-            grid = sorted({*range(step, last + 1, step), last})
+        for c, candidate in enumerate(st.candidates):
+            params = self._params(X, candidate)
+            fixed = int(candidate["rounds"]) if "rounds" in candidate else None
+            if fixed is not None:
+                boosters = [self._train(params, X.iloc[tr], yv[tr], fixed) for tr, _ in folds]
+                grid = [fixed]
+            else:
+                boosters = [self._train(params, X.iloc[tr], yv[tr], st.max_rounds, X.iloc[va], yv[va])
+                            for tr, va in folds]
+                # the pooled inner out-of-fold AUC after r rounds, on a grid of r up to the
+                # shortest fold's run: one number of rounds for all folds, less noisy than
+                # each fold's own stopping point
+                last = min(b.current_iteration() for b in boosters)
+                step = max(1, st.round_step)
+                grid = sorted({*range(step, last + 1, step), last})
             preds = np.zeros((len(grid), len(yv)))
             for b, (_, va) in zip(boosters, folds, strict=True):
                 for g, r in enumerate(grid):
@@ -164,7 +193,10 @@ class SelectedRatingModel:
             cand_rounds.append(grid[g_best])
             cand_oof[c] = preds[g_best]
         best_c = int(np.argmax(cand_auc))
-        rounds = max(1, int(round(cand_rounds[best_c] * k / (k - 1))))
+        if "rounds" in st.candidates[best_c]:
+            rounds = int(st.candidates[best_c]["rounds"])
+        else:
+            rounds = max(1, int(round(cand_rounds[best_c] * k / (k - 1))))
         oof = cand_oof[best_c]
 
         weight, blend_auc, card_auc = 1.0, cand_auc[best_c], None
@@ -184,11 +216,16 @@ class SelectedRatingModel:
         lr.fit(oof.reshape(-1, 1), yv.astype(int))
         self.platt_ = (float(lr.intercept_[0]), float(lr.coef_[0, 0]))
 
-        self.booster_ = lgb.Booster(model_str=self._train(self._params(X, st.candidates[best_c]), X, yv,
-                                                          rounds).model_to_string())
-        self.feature_names_ = self.booster_.feature_name()
+        self.chosen_params_ = self._params(X.iloc[:0], st.candidates[best_c])
+        self.chosen_params_.pop("monotone_constraints", None)
+        self.chosen_params_.pop("metric", None)
+        self.chosen_plain_ = bool(st.candidates[best_c].get("plain"))
         self.weight_ = weight
-        self.scorecard_ = WoEScorecard().fit(X, yv) if weight < 1.0 else None
+        if refit:
+            self.booster_ = lgb.Booster(model_str=self._train(self._params(X, st.candidates[best_c]), X, yv,
+                                                              rounds).model_to_string())
+            self.feature_names_ = self.booster_.feature_name()
+            self.scorecard_ = WoEScorecard().fit(X, yv) if weight < 1.0 else None
         self.selection_ = {
             "inner_folds": k,
             "candidate_inner_auc": [round(a, 6) for a in cand_auc],
@@ -202,6 +239,20 @@ class SelectedRatingModel:
             "platt": [round(v, 6) for v in self.platt_],
         }
         return self
+
+    def effective_spec(self) -> RatingSpec:
+        """The chosen LightGBM settings as a plain spec (no ``[selection]``, no early stopping).
+
+        ``RatingModel(effective_spec()).fit(X, y)`` on the rows given to :meth:`fit` trains
+        the same booster as the selection's refit. The blend weight is not part of it:
+        callers that store only a LightGBM model fit with ``blend = false``.
+        """
+        if not self.selection_:
+            raise RuntimeError("model is not fitted")
+        return RatingSpec(name=self.spec.name, params=copy.deepcopy(self.chosen_params_),
+                          n_estimators=int(self.selection_["rounds"]), early_stopping_rounds=None,
+                          monotone_constraints={} if self.chosen_plain_ else dict(self.spec.monotone_constraints),
+                          description=self.spec.description, source_text=self.spec.source_text, selection={})
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         """Blended, uncalibrated log-odds score per row."""

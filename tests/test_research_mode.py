@@ -222,3 +222,29 @@ def test_version_identifies_the_calibration_too():
     assert version_id("ab" * 32, cal) != version_id("ab" * 32, other)
     assert version_id("ab" * 32, cal) == version_id("ab" * 32, dict(reversed(list(cal.items()))))
     assert version_id("ab" * 32, cal).startswith("rating-") and len(version_id("ab" * 32, cal)) == 19
+
+
+
+def test_plain_candidate_is_lightgbm_with_its_defaults():
+    """A ``plain`` candidate with fixed ``rounds`` trains LightGBM's defaults: the plain reference's model."""
+    from models.references import LightGBMDefault
+
+    base = QUICK.replace("blend_min_gain = 0.0", "blend = false")
+    X, y = _synthetic(seed=7)
+    only_plain = parse_spec(base.split("candidates = [")[0] + "candidates = [{ plain = true, rounds = 100 }]\n")
+    m = SelectedRatingModel(only_plain).fit(X, y)
+    ref = LightGBMDefault(seed=0).fit(X, y)
+    assert m.selection_["rounds"] == 100  # a fixed number of rounds is not rescaled
+    np.testing.assert_allclose(m.booster_.predict(X, raw_score=True), ref.booster_.predict(X, raw_score=True),
+                               rtol=0, atol=1e-9)
+    eff = m.effective_spec()
+    assert eff.n_estimators == 100 and not eff.selection and eff.early_stopping_rounds is None
+    assert eff.monotone_constraints == {}
+
+    # beside the regularised candidates it is chosen by inner AUC only
+    spec = parse_spec(base.replace("candidates = [", "candidates = [\n    { plain = true, rounds = 100 },"))
+    sel = SelectedRatingModel(spec).fit(X, y, refit=False).selection_
+    assert sel["candidate_rounds"][0] == 100
+    assert sel["candidate"] == int(np.argmax(sel["candidate_inner_auc"]))
+    full = SelectedRatingModel(spec).fit(X, y)
+    assert full.selection_ == sel and full.booster_ is not None
