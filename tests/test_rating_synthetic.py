@@ -95,6 +95,40 @@ def test_grade_calibration_out_of_time_apart_from_the_year_level(trained):
     assert _grades_within_jeffreys(assign_grade(shifted), y, shifted, "level-shifted PD") >= 4
 
 
+@pytest.mark.slow
+def test_balance_sheet_insolvency_is_generated_and_ranked_like_the_truth(trained):
+    """Issue 13 item 5: insolvent firms (net assets < 0) exist at a realistic share and the model
+    rates them as risky as the generator's truth does, not as average firms.
+
+    Out of time: the share of insolvent firm-years is between 3% and 20%; the model's mean PD
+    of insolvent firm-years is at least 3x that of solvent ones and within 25% of the true
+    ratio; mildly insolvent firms (equity ratio in [-5%, 0), like the firm with net assets of
+    -13 M and debt at 103% of assets) get a median grade no better than the truth's minus one
+    and worse than the median solvent firm's.
+    """
+    tm, truth = trained
+    table = tm.table.merge(truth, on=["firm_id", "fiscal_year_end"], how="left", validate="one_to_one")
+    oot = table[table["sample"] == "oot"]
+    pd_oot = tm.calibration.predict(tm.model.raw_score(oot[list(FEATURE_NAMES)]))
+    insolvent = (oot["negative_equity"] == 1).to_numpy()
+    assert 0.03 <= insolvent.mean() <= 0.20, insolvent.mean()
+    true_pd = oot["true_pd"].to_numpy()
+    model_ratio = pd_oot[insolvent].mean() / pd_oot[~insolvent].mean()
+    true_ratio = true_pd[insolvent].mean() / true_pd[~insolvent].mean()
+    assert model_ratio >= 3.0, (model_ratio, true_ratio)
+    assert abs(model_ratio / true_ratio - 1.0) <= 0.25, (model_ratio, true_ratio)
+
+    def grade_number(pds: np.ndarray) -> np.ndarray:
+        return np.array([int(g) if g.isdigit() else 99 for g in assign_grade(pds)])
+
+    er = oot["equity_ratio"].to_numpy()
+    mild = (er >= -0.05) & (er < 0)
+    assert mild.sum() >= 100
+    model_median = np.median(grade_number(pd_oot[mild]))
+    assert model_median >= np.median(grade_number(true_pd[mild])) - 1, model_median
+    assert model_median > np.median(grade_number(pd_oot[~insolvent])), model_median
+
+
 def _grades_within_jeffreys(grades: np.ndarray, y: np.ndarray, pds: np.ndarray, what: str) -> int:
     """Assert mean ``pds`` per grade with >= 30 defaults lies in its 95% Jeffreys interval; count them."""
     tested = 0
