@@ -13,6 +13,11 @@ Per cell of the ``by`` dimensions (e.g. country x size class) and every margin:
   cell is published and passes the (n, k) dominance rule: the ``n`` largest firms hold
   at most ``k`` of the cell's total (default n = 2, k = 85 %), else ``suppressed_sums``
   is ``"dominance"``. Ratios are currency-free; amounts must already be converted.
+
+Firm-years without a class (``size_class`` unknown) are counted per country and reason
+(:func:`unknown_reasons`; the reasons are the classifier's, ``models.sme_definitions``)
+under the same threshold rule, with complementary suppression against the table's
+unknown-class cell, which is their total.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.statistics import ALL, cell_statistics, suppress
+from models.statistics import ALL, COMPLEMENTARY, PRIMARY, cell_statistics, suppress
 
 KEY_RATIOS = ("equity_ratio", "roa", "current_ratio", "ibd_to_sales")
 SUM_COLUMNS = ("employment", "sales")
@@ -119,3 +124,71 @@ def sme_table(frame: pd.DataFrame, by: Sequence[str], *, k: int = 5, ratios: Seq
     out.loc[out["firms_latest"].fillna(0) < k, ["employment", "sales"]] = np.nan
     out["firms_latest"] = out["firms_latest"].round().astype("Int64")
     return out.drop(columns=["dominated"]).reset_index(drop=True)
+
+
+UNKNOWN = "unknown"
+
+
+def unknown_reasons(frame: pd.DataFrame, table: pd.DataFrame, by: Sequence[str], *, k: int = 5) -> pd.DataFrame:
+    """Why firm-years have no class: one row per country and reason, ``firm_years`` (statements
+    in force) and ``suppressed`` (None, ``"primary"``, ``"complementary"``).
+
+    ``frame``: the rows given to :func:`sme_table` with ``size_reason_code`` and
+    ``size_reason`` (the classifier's reason, "" when classified); ``table``: its result.
+
+    * primary: fewer than ``k`` firms in the row once any one institution's own firms are
+      removed (plain distinct firms without ``institution_id``), as for the table's cells;
+    * the reasons of a country sum to the table's unknown-class cell of that country (of
+      every country together when ``country`` is not a ``by`` dimension; no published total
+      when ``size_class`` is not one). When that cell is published and exactly one reason is
+      hidden, the smallest other reason is hidden too; when that cell is suppressed, all
+      its reasons are, so that their sum does not reveal it.
+    """
+    by = list(by)
+    columns = ["country", "reason_code", "reason", "firm_years", "suppressed"]
+    unk = frame[frame["size_class"].isna()]
+    if unk.empty:
+        return pd.DataFrame(columns=columns)
+    unk = unk.assign(country=unk["country"].astype("object").where(unk["country"].notna(), UNKNOWN).astype(str),
+                     reason=unk["size_reason"].astype(str), reason_code=unk["size_reason_code"].astype(str))
+    insider = _insider_firms(unk, ["country", "reason"])
+    insider = insider[(insider["country"] != ALL) & (insider["reason"] != ALL)]
+    counts = unk.groupby(["country", "reason", "reason_code"]).size().rename("firm_years").reset_index()
+    rows = counts.merge(insider, on=["country", "reason"], how="left")
+    rows["suppressed"] = np.where(rows["firms_insider"] < k, PRIMARY, np.array(None, dtype=object))
+    rows = rows.sort_values(["country", "firm_years", "reason"], ascending=[True, False, True], kind="stable")
+
+    def total_status(country: str) -> str | None | bool:
+        """Status of the table's cell these reasons sum to; False when there is none."""
+        if "size_class" not in by or table.empty:
+            return False
+        want = (table["size_class"] == UNKNOWN)
+        for d in by:
+            if d == "country":
+                want &= table[d] == country
+            elif d != "size_class":
+                want &= table[d] == ALL
+        hit = table.loc[want, "suppressed"]
+        if hit.empty:
+            return False
+        return None if pd.isna(hit.iloc[0]) else str(hit.iloc[0])
+
+    groups = [[c] for c in rows["country"].unique()] if "country" in by else [list(rows["country"].unique())]
+    status = rows["suppressed"].copy()
+    for members in groups:
+        ix = rows.index[rows["country"].isin(members)]
+        total = total_status(members[0] if "country" in by else ALL)
+        if total is False:
+            continue
+        if total is not None:  # the total is hidden: so are all its parts
+            status[ix] = status[ix].where(status[ix].notna(), COMPLEMENTARY)
+            continue
+        hidden = status[ix].notna()
+        if hidden.sum() == 1:
+            others = rows.loc[ix[~hidden.to_numpy()]].sort_values(["firm_years", "reason"], kind="stable")
+            if len(others):
+                status[others.index[0]] = COMPLEMENTARY
+    rows["suppressed"] = pd.Series([v if isinstance(v, str) else None for v in status], index=rows.index,
+                                   dtype="object")
+    rows["firm_years"] = rows["firm_years"].astype("Int64").mask(rows["suppressed"].notna())
+    return rows[columns].reset_index(drop=True)

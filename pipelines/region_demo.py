@@ -28,7 +28,7 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
     from pipelines import synth_region as R
     from pipelines.fx import load_fx_file, rate_table, reporting_currency
     from pipelines.ingest import submit_file
-    from pipelines.sme_database import region_table, write_report
+    from pipelines.sme_database import region_view, write_report
 
     reporting = reporting_currency()
     os.environ.setdefault("CREDITDB_SIZE_CURRENCY", reporting)
@@ -95,10 +95,10 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
     say(f"6/7 the ASEAN SME database view by country and national size class, sales in {reporting} ...")
     with engine.connect() as conn:
         rates = rate_table(conn)
-    table = region_table(engine, rates, ["country", "size_class"], reporting, classes="national", k=5)
+    table, reasons = region_view(engine, rates, ["country", "size_class"], reporting, classes="national", k=5)
     report = out_dir / "sme_database.html"
     write_report(table, str(report), {"by": ["country", "size_class"], "k": 5, "classes": "national",
-                                      "currency": reporting, "as_of": dt.datetime.now(dt.UTC).isoformat()})
+                                      "currency": reporting, "as_of": dt.datetime.now(dt.UTC).isoformat()}, reasons)
     totals = table[(table.country != "all") & (table.size_class == "all")]
     for r in totals.itertuples():
         if pd.isna(r.firms):

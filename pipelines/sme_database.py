@@ -3,7 +3,8 @@
 Each statement in force is classified under its country's SME rule in force at its
 fiscal year end (``models.sme_definitions``; amounts first converted into the rule's
 currency, so the class does not depend on the currency a bank submitted in) and by the
-harmonised OECD / Eurostat class; sales are converted into the reporting currency at the
+harmonised OECD / Eurostat class, each with the classifier's reason when it gives no class;
+sales are converted into the reporting currency at the
 fiscal year end (``pipelines.fx``). Ratios are currency-free and are not converted.
 """
 
@@ -20,8 +21,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from models.fx import RateTable
-from models.sme_database import KEY_RATIOS, sme_table
-from models.sme_definitions import harmonised_class, load_definitions, national_class
+from models.sme_database import KEY_RATIOS, sme_table, unknown_reasons
+from models.sme_definitions import REASONS, harmonised_classes, load_definitions, national_class
 from pipelines.statistics import RATIOS, gather
 
 CLASSES = ("national", "harmonised")
@@ -38,7 +39,8 @@ def rule_currency() -> dict[str, str]:
 
 
 def classify(frame: pd.DataFrame, table: RateTable) -> pd.DataFrame:
-    """``frame`` with ``sme_class``, ``sme_rule``, ``sme_reason`` and ``harmonised_class``.
+    """``frame`` with ``sme_class``, ``sme_rule``, ``sme_reason_code``, ``sme_reason``,
+    ``harmonised_class``, ``harmonised_reason_code`` and ``harmonised_reason``.
 
     Amounts are converted from each row's currency into its country's rule currency at
     its fiscal year end first (a missing rate raises :class:`models.fx.FxError`)."""
@@ -57,33 +59,63 @@ def classify(frame: pd.DataFrame, table: RateTable) -> pd.DataFrame:
                 conv.loc[need, c] = pd.to_numeric(sub[c], errors="coerce").to_numpy(dtype=float) * factor
         conv.loc[need, "currency"] = target[need]
     got = national_class(conv)
-    out[["sme_class", "sme_rule", "sme_reason"]] = got[["sme_class", "sme_rule", "sme_reason"]]
-    out["harmonised_class"] = harmonised_class(out["employees"])
+    for c in ("sme_class", "sme_rule", "sme_reason_code", "sme_reason"):
+        out[c] = got[c]
+    h = harmonised_classes(out["employees"])
+    for c in h.columns:
+        out[c] = h[c]
     return out
 
 
 def region_frame(engine: Engine, table: RateTable, reporting: str, classes: str = "national",
                  as_of: dt.datetime | None = None) -> pd.DataFrame:
-    """Statements in force with ``size_class`` (national or harmonised), ``sales_rc``
-    (sales in ``reporting``), ``label`` and the ratios."""
+    """Statements in force with ``size_class`` (national or harmonised; None when unknown),
+    ``size_reason_code`` and ``size_reason`` (why unknown, else ""), ``sales_rc`` (sales in
+    ``reporting``), ``label`` and the ratios."""
     if classes not in CLASSES:
         raise ValueError(f"classes must be one of {CLASSES}")
     frame = gather(engine, as_of, keep=KEEP)
     if frame.empty:
         return frame.assign(size_class=pd.Series(dtype=object), sales_rc=pd.Series(dtype=float))
     frame = classify(frame, table)
-    frame["size_class"] = frame["sme_class" if classes == "national" else "harmonised_class"]
+    prefix = "sme" if classes == "national" else "harmonised"
+    frame["size_class"] = frame[f"{prefix}_class"]
+    frame["size_reason_code"] = frame[f"{prefix}_reason_code"]
+    frame["size_reason"] = frame[f"{prefix}_reason"]
     frame["sales_rc"] = table.convert(frame["sales"], frame["currency"], frame["fiscal_year_end"], reporting)
     return frame
 
 
-def region_table(engine: Engine, table: RateTable, by: list[str], reporting: str, classes: str = "national",
-                 k: int = 5, as_of: dt.datetime | None = None) -> pd.DataFrame:
+def region_view(engine: Engine, table: RateTable, by: list[str], reporting: str, classes: str = "national",
+                k: int = 5, as_of: dt.datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table (:func:`models.sme_database.sme_table`) and why some firm-years have no
+    class (:func:`models.sme_database.unknown_reasons`); both empty without statements."""
     frame = region_frame(engine, table, reporting, classes, as_of)
     ratios = [r for r in KEY_RATIOS if r in RATIOS]
     if frame.empty:
-        return pd.DataFrame()
-    return sme_table(frame, by, k=k, ratios=ratios)
+        return pd.DataFrame(), unknown_reasons(frame.assign(size_reason="", size_reason_code=""), pd.DataFrame(),
+                                               by, k=k)
+    out = sme_table(frame, by, k=k, ratios=ratios)
+    return out, unknown_reasons(frame, out, by, k=k)
+
+
+def region_table(engine: Engine, table: RateTable, by: list[str], reporting: str, classes: str = "national",
+                 k: int = 5, as_of: dt.datetime | None = None) -> pd.DataFrame:
+    """The table of :func:`region_view` alone."""
+    return region_view(engine, table, by, reporting, classes, k, as_of)[0]
+
+
+def reasons_by_country(reasons: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Country -> its reasons (``reason_code``, ``reason``, ``firm_years``, ``suppressed``),
+    JSON-ready (a suppressed count is None)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in reasons.to_dict("records"):
+        n = r["firm_years"]
+        out.setdefault(str(r["country"]), []).append({
+            "reason_code": r["reason_code"], "reason": r["reason"],
+            "firm_years": None if n is None or n is pd.NA else int(n),
+            "suppressed": r["suppressed"] if isinstance(r["suppressed"], str) else None})
+    return out
 
 
 # ------------------------------------------------------------------------------- report
@@ -154,8 +186,31 @@ def _charts(t: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
-def write_report(t: pd.DataFrame, path: str, meta: dict[str, Any]) -> None:
-    """Self-contained HTML: the table and the charts (PNG inline), no network."""
+def reasons_html(reasons: pd.DataFrame, k: int) -> str:
+    """The "Why some firms have no class" section: one small table per country."""
+    esc = html.escape
+    parts = ["<h2>Why some firms have no class</h2>"]
+    if reasons.empty:
+        parts.append("<p>Every firm-year has a class.</p>")
+        return "\n".join(parts)
+    parts.append(f"<p>Firm-years (statements in force) without a class, by the classifier's reason. A count is "
+                 f"suppressed below {k} firms once any one institution's own firms are removed, and one more "
+                 "is suppressed when the country's unknown-class total would reveal it.</p>")
+    for country, rows in reasons_by_country(reasons).items():
+        body = "".join(
+            f'<tr><td style="text-align:left">{esc(r["reason"])}</td><td>{esc(r["reason_code"])}</td>'
+            f'<td>{"" if r["firm_years"] is None else r["firm_years"]}</td><td>{esc(r["suppressed"] or "")}</td></tr>'
+            for r in rows)
+        parts.append(f"<h3>{esc(country)}</h3><table><thead><tr><th>reason</th><th>code</th><th>firm-years</th>"
+                     f"<th>suppressed</th></tr></thead><tbody>{body}</tbody></table>")
+    codes = sorted(set(reasons["reason_code"]))
+    parts.append("<p>" + "; ".join(f"<b>{esc(c)}</b>: {esc(REASONS.get(c, ''))}" for c in codes) + ".</p>")
+    return "\n".join(parts)
+
+
+def write_report(t: pd.DataFrame, path: str, meta: dict[str, Any], reasons: pd.DataFrame | None = None) -> None:
+    """Self-contained HTML: the table, the charts (PNG inline) and, with ``reasons``
+    (:func:`models.sme_database.unknown_reasons`), why some firms have no class; no network."""
     esc = html.escape
     cols = list(t.columns)
 
@@ -186,7 +241,9 @@ statements in force; firms_latest, employment and sales: each firm's latest stat
 <h2>Table</h2>
 <table><thead><tr>{''.join(f'<th>{esc(c)}</th>' for c in cols)}</tr></thead><tbody>
 {rows}
-</tbody></table></body></html>
+</tbody></table>
+{reasons_html(reasons, meta["k"]) if reasons is not None else ""}
+</body></html>
 """
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(doc)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.sme_definitions import load_definitions
+from models.sme_definitions import REASONS, load_definitions
 
 
 def _expr(e: Any) -> str:
@@ -43,6 +43,16 @@ def render() -> str:
                    f"| {r.source} |")
     out += ["", "`either`: the firm is in a class if any criterion qualifies it (the smaller class wins);",
             "`both`: it must meet all (the larger class wins); `at least k of`: the k-th smallest class.", ""]
+    out += ["## Why a firm-year has no class", "",
+            "The classifier gives every unknown firm-year one reason (`sme_reason_code`, with the rule, sector",
+            "or criteria in `sme_reason`); `creditdb stats --by country,size_class` counts them per country",
+            "(\"Why some firms have no class\", `unknown_class` in `--json`), k-anonymous like the table.",
+            "A criterion is named only when it matters: fixing it at either end of its possible classes",
+            "would change the result. A missing criterion none of whose thresholds was established for the",
+            "sector counts as a threshold not established (a value would not help).", "",
+            "| code | meaning |", "|---|---|"]
+    out += [f"| `{code}` | {text} |" for code, text in REASONS.items()]
+    out.append("")
     for r in rules:
         out += [f"## {r.id}: {r.title}", "", r.notes.replace("\n", " "), "",
                 f"Thresholds in {r.currency} (le: at most, lt: below):", ""]

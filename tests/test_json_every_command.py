@@ -98,6 +98,8 @@ def test_every_json_command_emits_strict_json(sqlite_db, tmp_path):
         want=None)
     stats = run("stats", "--by", "industry,size", "--k", "1")
     assert stats["rows"]
+    region = run("stats", "--by", "country,size_class", "--k", "1")
+    assert region["rows"] and isinstance(region["unknown_class"], dict)
     run("stats", "publish", "--by", "industry", want=None)
     run("stats", "published", want=None)
     run("synth", "--firms", "20", "--years", "2", "--banks", "1", "--seed", "1", "--out", str(tmp_path / "synth"))

@@ -141,6 +141,19 @@ def test_two_countries_end_to_end_stats_and_report(db, region, tmp_path):
     assert set(per_country.index) == {"JP", "TH"}
     assert 400 <= per_country.loc["JP", "firms"] <= 415 and 400 <= per_country.loc["TH", "firms"] <= 415
     assert per_country.firms.sum() == total.firms
+    # why some firm-years have no class: the classifier's reasons, summing to the unknown cell when all shown
+    from models.sme_definitions import REASONS
+
+    unknown = out["unknown_class"]
+    assert set(unknown) <= {"JP", "TH"} and unknown, unknown
+    for country, reasons in unknown.items():
+        assert {r["reason_code"] for r in reasons} <= set(REASONS) and all(r["reason"] for r in reasons)
+        cell = rows[(rows.country == country) & (rows.size_class == "unknown")].iloc[0]
+        shown = [r["firm_years"] for r in reasons if r["suppressed"] is None]
+        if cell.suppressed is None and len(shown) == len(reasons):
+            assert sum(shown) == cell.statements
+        else:  # never exactly one hidden reason beside a published total
+            assert cell.suppressed is not None or len(reasons) - len(shown) != 1
     res = runner.invoke(cli, ["stats", "--by", "country,size_class", "--classes", "harmonised", "--k", "3",
                               "--html", str(tmp_path / "asean.html"), "--json"])
     assert res.exit_code == 0, res.output
@@ -148,6 +161,9 @@ def test_two_countries_end_to_end_stats_and_report(db, region, tmp_path):
     assert harmonised <= {"micro", "small", "medium", "large", "unknown", "all"}
     html = (tmp_path / "asean.html").read_text()
     assert html.count("data:image/png;base64,") == 3 and "TH" in html
+    assert "Why some firms have no class" in html
+    text = runner.invoke(cli, ["stats", "--by", "country,size_class", "--k", "3"])
+    assert text.exit_code == 0 and "Why some firms have no class" in text.output
 
 
 def test_missing_rate_in_stats_exits_1_naming_currency_and_date(db, tmp_path):
@@ -242,7 +258,8 @@ def test_two_country_demo_end_to_end(sqlite_db, tmp_path, monkeypatch):
     assert set(rows.country) == {"JP", "TH", "all"}
     g = out["capped_guarantee"]
     assert g["scheme"] == "TCG-PGS" and g["country"] == "TH" and 0 < g["expected_claims"] <= g["cap"]
-    assert Path(out["report"]).read_text().count("data:image/png;base64,") == 3
+    report = Path(out["report"]).read_text()
+    assert report.count("data:image/png;base64,") == 3 and "Why some firms have no class" in report
     assert "Calibration per country" in Path(out["validation_report"]).read_text()
     monkeypatch.delenv("CREDITDB_SIZE_CURRENCY", raising=False)  # the demo set it for its own run
 
@@ -303,3 +320,109 @@ def test_insider_rule_a_member_removing_its_own_firms_leaves_fewer_than_k():
     # without institutions (plain k-anonymity) both cells are published
     plain = sme_table(frame.drop(columns="institution_id"), ["country", "size_class"], k=3, ratios=["equity_ratio"])
     assert plain.suppressed.isna().all()
+
+
+# ----------------------------------------------------------------- why a firm has no class
+def _unknown(row: dict) -> tuple[str | None, str, str]:
+    from models.sme_definitions import national_class
+
+    got = national_class(pd.DataFrame([row])).iloc[0]
+    return got.sme_class, got.sme_reason_code, got.sme_reason
+
+
+CUR = {"JP": "JPY", "TH": "THB", "ID": "IDR", "KH": "KHR", "LA": "LAK", "MM": "MMK", "XX": "XXX"}
+M = 1_000_000
+
+
+def _row(country: str, industry: str | None, fye: str = "2023-12-31", **values) -> dict:
+    return {"country": country, "industry": industry, "fiscal_year_end": fye, "currency": CUR[country], **values}
+
+
+@pytest.mark.parametrize(("row", "code", "words"), [
+    # no rule at all for the country in the data file
+    (_row("XX", "C", employees=3), "no_rule_for_country", ["XX"]),
+    # UU 20/2008 was enacted on 4 July 2008: a year end the day before has no rule
+    (_row("ID", "C", "2008-07-03", sales=1), "before_first_rule", ["ID-2008"]),
+    # Thailand's 2019 regulation: day not recorded, the earlier rule not recorded
+    (_row("TH", "C", "2019-06-30", sales=1 * M, employees=3), "rule_start_day_unknown", ["TH-2019", "2019"]),
+    # Lao PDR 2023 (day not recorded, thresholds unknown) vs Decree 25/GOL (micro: <= 5 persons, assets < 100m)
+    (_row("LA", "C", "2023-06-30", employees=3, total_assets=1, sales=1), "rules_disagree", ["LA-2017", "LA-2023"]),
+    # no ISIC section: JP wholesale says medium (<= 100 employees), retail says large (> 50, capital > 50m)
+    (_row("JP", None, employees=60, paid_up_capital=60 * M), "sector_not_mapped", ["no ISIC section"]),
+    (_row("JP", "Z", employees=60, paid_up_capital=60 * M), "sector_not_mapped", ["no ISIC section"]),
+    # section G without the division: wholesale (G46) medium, retail (G47) large
+    (_row("JP", "G", employees=60, paid_up_capital=60 * M), "sector_ambiguous", ["wholesale", "retail"]),
+    # Thailand needs both revenue and employment; employees alone do not decide
+    (_row("TH", "C", employees=3), "criterion_missing", ["sales"]),
+    (_row("TH", "C", sales=3), "criterion_missing", ["employees"]),
+    # Japan, capital OR employees: 500 employees is large by employees, capital could make it medium
+    (_row("JP", "C", isic_code="2599", employees=500), "criterion_missing", ["paid_up_capital"]),
+    # Indonesia PP 7/2021: business capital needs net assets, debt, land and buildings
+    (_row("ID", "C", "2022-12-31", sales=3e9), "criterion_missing", ["business_capital_excl_land_buildings", "land"]),
+    # Myanmar: the medium ceilings were not established
+    (_row("MM", "C", employees=51, total_assets=500 * M + 1, land=0), "threshold_unknown", ["MM-2015"]),
+    # Cambodia: no threshold established, so a missing employee count is not what is lacking
+    (_row("KH", "C", employees=3), "threshold_unknown", ["employees"]),
+    (_row("KH", "C"), "threshold_unknown", ["employees"]),
+    (_row("TH", "C", sales=1, employees=1) | {"currency": "USD"}, "currency_mismatch", ["USD", "THB"]),
+])
+def test_every_unknown_firm_year_gets_the_classifiers_reason(row, code, words):
+    cls, got, text = _unknown(row)
+    assert cls is None and got == code, text
+    for w in words:
+        assert w in text
+
+
+def test_a_classified_firm_year_has_no_reason_and_harmonised_needs_employees():
+    from models.sme_definitions import REASONS, harmonised_classes
+
+    cls, code, text = _unknown(_row("TH", "C", employees=201))  # large under 'both' whatever the sales
+    assert cls == "large" and code == "" and text == ""
+    h = harmonised_classes(pd.Series([3.0, None]))
+    assert h.harmonised_class.tolist() == ["micro", None]
+    assert h.harmonised_reason_code.tolist() == ["", "no_employees"]
+    assert "no_employees" in REASONS and set(REASONS) >= {"before_first_rule", "threshold_unknown"}
+
+
+def _reason_frame(cells: list[tuple[str, str | None, str, int, int]]) -> pd.DataFrame:
+    """(country, class, reason, firms, years each) -> one row per firm-year."""
+    rows, firm = [], 0
+    for country, cls, reason, firms, years in cells:
+        for _ in range(firms):
+            firm += 1
+            for y in range(years):
+                rows.append({"firm_id": firm, "fiscal_year_end": pd.Timestamp(2020 + y, 12, 31), "label": 0.0,
+                             "country": country, "size_class": cls, "employees": 10, "sales_rc": 1.0,
+                             "equity_ratio": 0.3, "size_reason_code": "x" if cls is None else "",
+                             "size_reason": reason})
+    return pd.DataFrame(rows)
+
+
+def test_unknown_reasons_are_suppressed_like_the_table():
+    from models.sme_database import unknown_reasons
+
+    frame = _reason_frame([
+        ("TH", "small", "", 10, 1),
+        ("TH", None, "A", 5, 2),  # 5 firms, 10 firm-years: published
+        ("TH", None, "B", 1, 1),  # 1 firm: primary
+        ("TH", None, "C", 4, 1),  # the smallest other: complementary, else B = total - A - C
+    ])
+    t = sme_table(frame, ["country", "size_class"], k=3, ratios=["equity_ratio"])
+    cell = t.set_index(["country", "size_class"]).loc[("TH", "unknown")]
+    assert cell.statements == 10 + 1 + 4 and cell.suppressed is None
+    r = unknown_reasons(frame, t, ["country", "size_class"], k=3).set_index(["country", "reason"])
+    assert r.loc[("TH", "A"), "firm_years"] == 10 and r.loc[("TH", "A"), "suppressed"] is None
+    assert r.loc[("TH", "B"), "suppressed"] == "primary" and pd.isna(r.loc[("TH", "B"), "firm_years"])
+    assert r.loc[("TH", "C"), "suppressed"] == "complementary" and pd.isna(r.loc[("TH", "C"), "firm_years"])
+    # the table hides JP's unknown cell to protect its small cell: its one reason (4 firms) would reveal it
+    jp = _reason_frame([("JP", "medium", "", 10, 1), ("JP", "small", "", 1, 1), ("JP", None, "A", 4, 1)])
+    tj = sme_table(jp, ["country", "size_class"], k=3, ratios=["equity_ratio"])
+    assert tj.set_index(["country", "size_class"]).loc[("JP", "unknown"), "suppressed"] == "complementary"
+    rj = unknown_reasons(jp, tj, ["country", "size_class"], k=3)
+    assert rj.suppressed.tolist() == ["complementary"] and rj.firm_years.isna().all()
+    # without a size_class dimension there is no published total: only the primary rule applies
+    both = pd.concat([frame, jp.assign(firm_id=jp.firm_id + 1000)], ignore_index=True)
+    t2 = sme_table(both, ["country"], k=3, ratios=["equity_ratio"])
+    r2 = unknown_reasons(both, t2, ["country"], k=3).set_index(["country", "reason"])
+    assert r2.loc[("TH", "C"), "firm_years"] == 4 and r2.loc[("JP", "A"), "firm_years"] == 4
+    assert r2.loc[("TH", "B"), "suppressed"] == "primary"

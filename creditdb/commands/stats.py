@@ -103,6 +103,20 @@ def _dimensions_and_ratios(by_: str, ratios: str | None) -> tuple[list[str], lis
 REGION_DIMENSIONS = ("country", "size_class", "industry", "year")
 
 
+def _reasons_text(unknown: dict[str, list[dict]]) -> str:
+    """"Why some firms have no class": per country, firm-years by reason (blank: suppressed)."""
+    if not unknown:
+        return "\nWhy some firms have no class: every firm-year has a class."
+    lines = ["", "Why some firms have no class (firm-years; blank: suppressed):"]
+    for country, rows in unknown.items():
+        lines.append(f"  {country}:")
+        width = max(len(_fmt(r["firm_years"])) for r in rows)
+        for r in rows:
+            tag = f"  [{r['suppressed']}]" if r["suppressed"] else ""
+            lines.append(f"    {_fmt(r['firm_years']).rjust(max(width, 1))}  {r['reason_code']}: {r['reason']}{tag}")
+    return "\n".join(lines)
+
+
 def _region(by: list[str], classes: str, currency: str | None, k: int, when: dt.datetime,
             csv_path: Path | None, html_path: Path | None, as_json: bool) -> None:
     """The ASEAN SME database view (``--by country,size_class``): see pipelines/sme_database.py."""
@@ -111,7 +125,7 @@ def _region(by: list[str], classes: str, currency: str | None, k: int, when: dt.
     from creditdb.output import open_engine, reject
     from models.fx import FxError
     from pipelines.fx import rate_table, reporting_currency
-    from pipelines.sme_database import region_table, write_report
+    from pipelines.sme_database import reasons_by_country, region_view, write_report
 
     bad = [b for b in by if b not in REGION_DIMENSIONS]
     if bad or len(set(by)) != len(by):
@@ -123,7 +137,7 @@ def _region(by: list[str], classes: str, currency: str | None, k: int, when: dt.
         with engine.connect() as conn:
             rates = rate_table(conn)
         try:
-            table = region_table(engine, rates, by, target, classes=classes, k=k, as_of=when)
+            table, reasons = region_view(engine, rates, by, target, classes=classes, k=k, as_of=when)
         except FxError as exc:
             reject(str(exc), {"currency": exc.currency, "date": exc.day.isoformat()}, as_json=as_json)
         bar.update(1)
@@ -133,9 +147,10 @@ def _region(by: list[str], classes: str, currency: str | None, k: int, when: dt.
     if csv_path:
         _write_csv(csv_path, table)
     if html_path:
-        write_report(table, str(html_path), meta)
+        write_report(table, str(html_path), meta, reasons)
+    unknown = reasons_by_country(reasons)
     if as_json:
-        emit_json({**meta, "rows": records})
+        emit_json({**meta, "rows": records, "unknown_class": unknown})
         return
     if not records:
         click.echo("no statements in force: nothing to publish")
@@ -149,6 +164,7 @@ def _region(by: list[str], classes: str, currency: str | None, k: int, when: dt.
     click.echo("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
     for b in body:
         click.echo("  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)))
+    click.echo(_reasons_text(unknown))
     for p in (csv_path, html_path):
         if p:
             click.echo(f"written: {p}")
