@@ -114,6 +114,21 @@ def rate_table(conn: Connection | None = None) -> RateTable:
     return RateTable(pd.concat(parts, ignore_index=True))
 
 
+def configured_rate_table() -> RateTable:
+    """ECB rates plus the operator's of the configured database when ``CREDITDB_URL`` is set
+    (commands on files, which need no database otherwise); the ECB rates alone when it is not."""
+    if not os.environ.get("CREDITDB_URL"):
+        return rate_table()
+    from creditdb.db import make_engine
+
+    engine = make_engine()
+    try:
+        with engine.connect() as conn:
+            return rate_table(conn)
+    finally:
+        engine.dispose()
+
+
 def add_reporting_amounts(frame: pd.DataFrame, table: RateTable, to: str,
                           columns: tuple[str, ...] = ("sales", "total_assets")) -> pd.DataFrame:
     """``frame`` with ``fx_to_reporting`` (units of ``to`` per unit of the row's currency at
@@ -229,5 +244,5 @@ def load_fx_file(engine: Engine, path: Path, actor: str) -> dict[str, Any]:
 
 
 __all__ = ["DEFAULT_REPORTING_CURRENCY", "TRAINING", "FxError", "FxFileError", "add_reporting_amounts",
-           "add_size_factor", "ecb_rates", "load_fx_file", "rate_table", "read_fx_file", "reporting_currency",
+           "add_size_factor", "configured_rate_table", "ecb_rates", "load_fx_file", "rate_table", "read_fx_file", "reporting_currency",
            "resolve_size_currency", "size_currency"]
