@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from creditdb.cli import cli
 from creditdb.schema import AMOUNT_COLUMNS, SME_AMOUNT_COLUMNS, Firm, Institution, Score
+from models.fx import FxError
 from models.ratios import FEATURE_NAMES
 from pipelines import synth
 from pipelines.features import load_defaults, load_statements, training_table
@@ -210,3 +211,36 @@ def test_same_firms_in_jpy_and_usd_give_same_size_features_and_pds(sqlite_db, tm
         assert out.exit_code == 1 and f"VND on {day}" in json.loads(out.output)["error"]
     finally:
         cleanup()
+
+
+def test_synthetic_fiscal_year_ends_and_the_shipped_ecb_rates():
+    """Synthetic fiscal years end at least 15 months before ``today`` (their default window
+    must have ended): within the shipped ECB history (to 2026-10-30) until early 2028. After
+    it the demo loads the last rates carried forward, marked synthetic."""
+    from models.fx import RATE_COLUMNS, RateTable
+    from pipelines.fx import ecb_rates
+    from pipelines.synth_region import (
+        CARRIED_SOURCE,
+        carried_forward_rates,
+        generate_region,
+        last_fiscal_year_end,
+        synthetic_fx_rates,
+    )
+
+    end = ecb_rates()["valid_until"].max()
+    now = synth.generate(firms=60, years=8, banks=1, seed=1, today=dt.date(2026, 12, 2))
+    assert last_fiscal_year_end(now) <= end and carried_forward_rates(last_fiscal_year_end(now)).empty
+    later = generate_region(["JP", "VN"], firms=60, years=16, banks=1, seed=1, start_year=2014,
+                            today=dt.date(2029, 6, 30))
+    last = last_fiscal_year_end(later)
+    assert last > end  # the shipped history no longer covers these years
+    carried = carried_forward_rates(last)
+    assert {"JPY", "USD", "THB"} <= set(carried["currency"]) and (carried["source"].str.startswith(CARRIED_SOURCE)).all()
+    with pytest.raises(FxError, match=f"JPY on {last}"):
+        RateTable(ecb_rates()).per_eur("JPY", last)
+    rates = synthetic_fx_rates(["JP", "VN"], 2014, 16, last_day=last)
+    table = RateTable(pd.concat([ecb_rates(), rates.rename(columns={"date": "rate_date"})[list(RATE_COLUMNS)]],
+                                ignore_index=True))
+    last_jpy = ecb_rates().query("currency == 'JPY'").sort_values("rate_date")["rate"].iloc[-1]
+    assert table.per_eur("JPY", last)[0] == last_jpy
+    assert table.per_eur("VND", last)[0] > 0  # the synthetic VND rates reach the last year too
