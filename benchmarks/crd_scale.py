@@ -206,7 +206,9 @@ def phase_price(state: dict, workdir: Path) -> dict:
                           "tenor_years": rng.integers(1, 11, n).astype(float),
                           "coverage": rng.choice([0.8, 1.0], n, p=[0.85, 0.15]),
                           "amortization": rng.choice(["bullet", "linear", "annuity"], n, p=[0.2, 0.3, 0.5]),
-                          "rate": rng.uniform(0.01, 0.04, n), "sales": rng.lognormal(np.log(5e8), 1.2, n),
+                          "rate": rng.uniform(0.01, 0.04, n),
+                          # JPY sales in EUR millions at the ECB rate of 2023-12-29 (156.33 JPY per EUR)
+                          "sales_eur_m": rng.lognormal(np.log(5e8), 1.2, n) / 156.33 / 1e6,
                           "secured": rng.random(n) < 0.2})
     priced = price_loans(loans, load_policy(), load_schedule("japan"))
     return {"guarantees": len(priced), "mean_charged_rate": float(priced["charged_rate"].mean()),

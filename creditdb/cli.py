@@ -52,8 +52,9 @@ class LazyGroup(click.Group):
         except Exception as exc:
             from creditdb.db import TRANSIENT_SQLSTATES, sqlstate
             from creditdb.settings import ConfigError
+            from models.fx import FxError
 
-            if isinstance(exc, ConfigError):
+            if isinstance(exc, ConfigError | FxError):  # a setting, or a rate missing: no traceback
                 click.secho(f"error: {exc}", fg="red", err=True)
                 ctx.exit(1)
             orig = getattr(exc, "orig", None) or exc

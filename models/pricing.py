@@ -66,17 +66,29 @@ class PricingPolicy:
     lgd_unsecured: float = 0.62
     lgd_secured: float = 0.40
     reinsurance_share: float = 0.0
-    units_per_eur: float = 160.0  # currency units per EUR
     pd_floor: float = irb.PD_FLOOR_BASEL3
     default_loan_rate: float = 0.02
     currency: str = "JPY"
 
 
+#: policy keys that were removed, and what replaced them
+REPLACED_KEYS = {
+    "units_per_eur": "units_per_eur was replaced by the rates table: sales are converted to EUR at the date "
+                     "of the sales figure with the ECB reference rates and the rates loaded with "
+                     "`creditdb fx load` (file columns sales_currency and sales_date, or sales_eur_m); "
+                     "remove the key",
+}
+
+
 def load_policy(path: str | Path | None = None, **overrides: Any) -> PricingPolicy:
     """Read a pricing policy TOML (default ``models/data/pricing_policy.toml``); keyword
-    overrides (not None) win over the file."""
+    overrides (not None) win over the file. A key that was removed (``units_per_eur``)
+    raises ValueError saying what replaced it."""
     with Path(path or POLICY_FILE).open("rb") as fh:
         doc = tomllib.load(fh)
+    for k, why in REPLACED_KEYS.items():
+        if k in doc or overrides.get(k) is not None:
+            raise ValueError(f"{path or POLICY_FILE}: {why}")
     known = {f.name for f in fields(PricingPolicy)}
     unknown = set(doc) - known
     if unknown:
@@ -390,9 +402,14 @@ def resolve_loans(loans: pd.DataFrame | Mapping[str, Any], policy: PricingPolicy
     no_stmt = as_bool(_column(loans, "no_statements", n, False))
     inst = _fill(_column(loans, "instalments", n, np.nan), np.nan)
     inst = np.where(np.isnan(inst), np.where(code == 0, 1.0, np.round(tenor * 12.0)), inst)
-    # sales in EUR millions: converted by the caller at the statement date when given (pipelines.fx)
-    given = _column(loans, "sales_eur_m", n, np.nan) if "sales_eur_m" in loans else None
-    sales_eur_m = sales / pol.units_per_eur / 1e6 if given is None else _fill(given, np.nan)
+    # sales in EUR millions, converted by the caller at the date of the sales figure (pipelines.fx)
+    if "sales_eur_m" in loans:
+        sales_eur_m = _fill(_column(loans, "sales_eur_m", n, np.nan), np.nan)
+    elif np.isfinite(sales).any():
+        raise ValueError("sales are in currency units: convert them to EUR millions first (column sales_eur_m, "
+                         "pipelines.sales_eur.with_sales_eur_m) for the Basel SME adjustment")
+    else:
+        sales_eur_m = np.full(n, np.nan)
     k = irb.capital_k(p, lgd, np.clip(tenor, 1.0, 5.0), sales_eur_m, pd_floor=pol.pd_floor)
     return ResolvedLoans(p, amount, tenor, cov, lgd, code, rate, sales, secured, no_stmt, inst, k)
 
@@ -429,8 +446,10 @@ def price_loans(
     ``loans`` columns: ``pd`` (one-year), ``amount`` (currency), ``tenor_years``; optional
     ``loan_id``, ``coverage`` (default policy.coverage), ``lgd`` (default by ``secured``),
     ``amortization`` (bullet/linear/annuity, default annuity), ``rate`` (loan rate p.a.,
-    default policy.default_loan_rate), ``sales`` (annual sales in currency; empty = no
-    firm-size adjustment), ``secured``, ``no_statements``, ``instalments`` (default 1 for
+    default policy.default_loan_rate), ``sales_eur_m`` (annual sales in EUR millions for the
+    Basel SME firm-size adjustment, converted by the caller; empty = no adjustment), ``sales``
+    (annual sales in currency, carried to the output; without ``sales_eur_m`` it must be empty:
+    this module does not convert currencies), ``secured``, ``no_statements``, ``instalments`` (default 1 for
     bullet, else monthly: round(12 x tenor)).
     ``cumulative_pd``: optional (n_loans, ceil(max tenor)) cumulative PDs at years 1, 2, ...
     replacing the constant hazard; within a year the hazard is constant, so a partial last

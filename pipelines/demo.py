@@ -42,6 +42,18 @@ def run_demo(engine: Engine, *, firms: int = 5000, years: int = 8, banks: int = 
     say(f"1/6 synthesising {firms:,} firms x {years} years for {banks} banks (seed {seed}) into {out_dir}/ ...")
     data = synth.generate(firms=firms, years=years, banks=banks, seed=seed, error_rate=error_rate)
     synth.write(data, out_dir)
+    from pipelines.synth_region import carried_forward_rates, last_fiscal_year_end
+
+    carried = carried_forward_rates(last_fiscal_year_end(data))
+    if len(carried):  # fiscal year ends after the shipped ECB rates: the last ones, marked synthetic
+        from pipelines.fx import FxFileError, load_fx_file
+
+        carried.to_csv(out_dir / "fx_rates.csv", index=False, lineterminator="\n")
+        try:
+            load_fx_file(engine, out_dir / "fx_rates.csv", actor)
+            say(f"  fiscal years past the shipped ECB rates: their last rates carried forward ({out_dir}/fx_rates.csv)")
+        except FxFileError as exc:  # already loaded on an earlier run
+            say(f"  fx_rates.csv not loaded again: {exc}")
     with engine.begin() as conn:
         for row in data.institutions.itertuples():
             if lookups.institution(conn, str(row.code)) is None:

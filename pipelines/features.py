@@ -53,8 +53,14 @@ def in_force(statements: pd.DataFrame) -> pd.DataFrame:
     return order.drop_duplicates(["firm_id", "fiscal_year_end"], keep="last").reset_index(drop=True)
 
 
-def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd.DataFrame:
+def load_statements(conn: Connection, snapshot: dt.datetime | None = None,
+                    size_currency: str | None = "training") -> pd.DataFrame:
     """Statements in force at ``snapshot`` (default: now) with the firm attributes each gives.
+
+    ``size_currency``: the currency of the size features (an ISO code; None: as submitted;
+    default ``"training"``: :func:`pipelines.fx.size_currency`, the reporting currency):
+    ``fx_to_reporting`` converts each statement's amounts at its fiscal year end (raises
+    :class:`models.fx.FxError` when a rate is missing).
 
     Columns: ``statement_id``, ``firm_id``, ``institution_id``, ``submission_id``,
     ``received_at``, ``fiscal_year_end`` (datetime64), ``months``, the amount columns,
@@ -75,9 +81,9 @@ def load_statements(conn: Connection, snapshot: dt.datetime | None = None) -> pd
     for c in AMOUNT_COLUMNS:
         st[c] = pd.to_numeric(st[c], errors="coerce").astype("float64")
     st["established_year"] = pd.to_numeric(st["established_year"], errors="coerce").astype("float64")
-    from pipelines.fx import add_size_factor  # size features in CREDITDB_SIZE_CURRENCY when set
+    from pipelines.fx import add_size_factor, resolve_size_currency
 
-    st = add_size_factor(conn, st)
+    st = add_size_factor(conn, st, resolve_size_currency(size_currency))
     return st.sort_values(["firm_id", "fiscal_year_end"], kind="stable").reset_index(drop=True)
 
 
@@ -90,7 +96,8 @@ GROWTH_COLUMNS = ("fiscal_year_end", "months", "sales", "net_income")  # what mo
 
 
 def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
-                            firms: tuple[int, int] | None = None) -> pd.DataFrame:
+                            firms: tuple[int, int] | None = None,
+                            size_currency: str | None = "training") -> pd.DataFrame:
     """Each firm's latest statement in force with fiscal year end <= ``fiscal_year_end_max``, and the one before,
     per submitting institution (a firm two banks submitted is scored once for each, from its own statements).
 
@@ -105,7 +112,8 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
     Columns: ``statement_id``, ``firm_id``, ``institution_id``, ``fiscal_year_end`` (datetime64),
     ``months``, :data:`SCORING_AMOUNTS` (float64, currency units), ``industry``,
     ``established_year`` (float64, both from the statement); sorted by firm, institution
-    and fiscal year end. The features
+    and fiscal year end; ``fx_to_reporting`` into ``size_currency`` as in :func:`load_statements`
+    (scoring passes the model's). The features
     of each firm's last row equal those computed from its whole history
     (``tests/test_rating_db.py``, ``tests/test_score_store.py``).
     """
@@ -145,9 +153,9 @@ def load_scoring_statements(conn: Connection, fiscal_year_end_max: dt.date,
         # compiling this one big query costs more than it saves (1.3 s of 6 on a million firms)
         conn.execute(text("SET LOCAL jit = off"))
     last = read_frame(conn, stmt, date_as_object=False)
-    from pipelines.fx import add_size_factor
+    from pipelines.fx import add_size_factor, resolve_size_currency
 
-    return add_size_factor(conn, _with_previous_rows(last))
+    return add_size_factor(conn, _with_previous_rows(last), resolve_size_currency(size_currency))
 
 
 def _with_previous_rows(last: pd.DataFrame) -> pd.DataFrame:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,23 +35,39 @@ def reporting_currency() -> str:
     return cur
 
 
-def size_currency() -> str | None:
-    """``CREDITDB_SIZE_CURRENCY``: the currency the rating model's size features are taken in
-    (set it for a pool of several currencies before training; unset: as submitted)."""
-    cur = os.environ.get("CREDITDB_SIZE_CURRENCY", "").strip().upper()
-    if cur and not _CODE.match(cur):
-        raise ValueError(f"CREDITDB_SIZE_CURRENCY must be an ISO 4217 code such as USD, got {cur!r}")
-    return cur or None
+#: ``size_currency`` of the feature loaders: the currency training takes (:func:`size_currency`)
+TRAINING = "training"
 
 
-def add_size_factor(conn: Connection | None, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``fx_to_reporting`` into :func:`size_currency` when it is set (the size
-    features of ``models.ratios`` then use converted amounts); unchanged otherwise."""
-    target = size_currency()
-    if target is None or frame.empty or "currency" not in frame:
+def size_currency() -> str:
+    """The currency training takes the rating model's size features in: the reporting
+    currency (:func:`reporting_currency`), or ``CREDITDB_SIZE_CURRENCY`` when set (a
+    deprecated alias that overrides it, with a DeprecationWarning and a log line)."""
+    raw = os.environ.get("CREDITDB_SIZE_CURRENCY", "").strip().upper()
+    if not raw:
+        return reporting_currency()
+    if not _CODE.match(raw):
+        raise ValueError(f"CREDITDB_SIZE_CURRENCY must be an ISO 4217 code such as USD, got {raw!r}")
+    msg = (f"CREDITDB_SIZE_CURRENCY is deprecated: size features are taken in CREDITDB_REPORTING_CURRENCY "
+           f"(default {DEFAULT_REPORTING_CURRENCY}); {raw} is used because it is set")
+    warnings.warn(msg, DeprecationWarning, stacklevel=2)
+    logging.getLogger(__name__).warning(msg)
+    return raw
+
+
+def resolve_size_currency(given: str | None) -> str | None:
+    """``given`` (an ISO code, or None: as submitted), or :func:`size_currency` for :data:`TRAINING`."""
+    return size_currency() if given == TRAINING else given
+
+
+def add_size_factor(conn: Connection | None, frame: pd.DataFrame, to: str | None) -> pd.DataFrame:
+    """``frame`` with ``fx_to_reporting`` (units of ``to`` per unit of each row's currency at
+    its fiscal year end; the size features of ``models.ratios`` then use converted amounts);
+    unchanged when ``to`` is None (amounts as submitted). Raises FxError naming currency and day."""
+    if to is None or frame.empty or "currency" not in frame:
         return frame
     out = frame.copy()
-    out["fx_to_reporting"] = rate_table(conn).factors(out["currency"].astype(str), out["fiscal_year_end"], target)
+    out["fx_to_reporting"] = rate_table(conn).factors(out["currency"].astype(str), out["fiscal_year_end"], to)
     return out
 
 
@@ -94,6 +112,21 @@ def rate_table(conn: Connection | None = None) -> RateTable:
         if len(mine):
             parts.append(mine)
     return RateTable(pd.concat(parts, ignore_index=True))
+
+
+def configured_rate_table() -> RateTable:
+    """ECB rates plus the operator's of the configured database when ``CREDITDB_URL`` is set
+    (commands on files, which need no database otherwise); the ECB rates alone when it is not."""
+    if not os.environ.get("CREDITDB_URL"):
+        return rate_table()
+    from creditdb.db import make_engine
+
+    engine = make_engine()
+    try:
+        with engine.connect() as conn:
+            return rate_table(conn)
+    finally:
+        engine.dispose()
 
 
 def add_reporting_amounts(frame: pd.DataFrame, table: RateTable, to: str,
@@ -210,5 +243,6 @@ def load_fx_file(engine: Engine, path: Path, actor: str) -> dict[str, Any]:
             "from": str(frame.rate_date.min()), "to": str(frame.valid_until.max())}
 
 
-__all__ = ["DEFAULT_REPORTING_CURRENCY", "FxError", "FxFileError", "add_reporting_amounts", "ecb_rates",
-           "load_fx_file", "rate_table", "read_fx_file", "reporting_currency"]
+__all__ = ["DEFAULT_REPORTING_CURRENCY", "TRAINING", "FxError", "FxFileError", "add_reporting_amounts",
+           "add_size_factor", "configured_rate_table", "ecb_rates", "load_fx_file", "rate_table", "read_fx_file", "reporting_currency",
+           "resolve_size_currency", "size_currency"]

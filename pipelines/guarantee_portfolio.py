@@ -4,7 +4,8 @@ and net of reinsurance, P(loss > fund)).
 
 Inputs are a frame of loans (a file's, or the database book's): ``loan_id``, ``pd``
 (one-year), ``amount`` (currency units), optional ``coverage``, ``lgd``, ``secured``,
-``sales``, ``no_statements``; with ``tenor_years`` the loans are also priced
+``sales`` with ``sales_currency`` and ``sales_date`` (or ``sales_eur_m``),
+``no_statements``; with ``tenor_years`` the loans are also priced
 (:func:`models.pricing.price_loans`) so the category table has premiums and costs.
 
 * EAD (gross) = amount x coverage; net = gross x (1 - s), s the policy's reinsured share
@@ -19,6 +20,7 @@ Inputs are a frame of loans (a file's, or the database book's): ``loan_id``, ``p
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +30,7 @@ import pandas as pd
 from models.fee_schedule import FeeSchedule
 from models.portfolio import PortfolioResult, simulate_portfolio
 from models.pricing import PricingPolicy, as_bool, price_loans
+from pipelines.sales_eur import with_sales_eur_m
 
 
 def _col(df: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -47,10 +50,18 @@ def risk_inputs(df: pd.DataFrame, policy: PricingPolicy) -> dict[str, np.ndarray
     lgd = np.where(np.isnan(lgd), np.where(secured, policy.lgd_secured, policy.lgd_unsecured), lgd)
     return {"pd": _col(df, "pd", np.nan), "lgd": lgd,
             "ead": _col(df, "amount", np.nan) * _col(df, "coverage", policy.coverage),
-            # sales converted at the statement date when the book gives them (pipelines.fx),
-            # else the policy's fixed rate
-            "sales_eur_m": _col(df, "sales_eur_m", np.nan) if "sales_eur_m" in df
-            else _col(df, "sales", np.nan) / policy.units_per_eur / 1e6}
+            # sales in EUR millions, converted at the date of the sales figure
+            # (pipelines.sales_eur.with_sales_eur_m; run_portfolio does it)
+            "sales_eur_m": _sales_eur_m(df)}
+
+
+def _sales_eur_m(df: pd.DataFrame) -> np.ndarray:
+    if "sales_eur_m" in df:
+        return _col(df, "sales_eur_m", np.nan)
+    if "sales" in df and pd.to_numeric(df["sales"], errors="coerce").notna().any():
+        raise ValueError("sales are in currency units: convert them to EUR millions first (sales_eur_m, "
+                         "pipelines.sales_eur.with_sales_eur_m)")
+    return np.full(len(df), np.nan)
 
 
 def _priced(df: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule | None) -> tuple[Any, Any]:
@@ -68,7 +79,7 @@ def _priced(df: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule | Non
         raise CoverageError(f"{int(bad.sum())} loan(s) (rows {rows}): {coverage_problem(schedule, float(cov[bad][0]))}")
 
     cols = [c for c in ("loan_id", "pd", "amount", "tenor_years", "coverage", "lgd", "amortization", "rate", "sales",
-                        "secured", "no_statements", "instalments") if c in df]
+                        "sales_eur_m", "secured", "no_statements", "instalments") if c in df]
     net = price_loans(df[cols].reset_index(drop=True), policy, schedule)
     gross = net if policy.reinsurance_share == 0 else price_loans(
         df[cols].reset_index(drop=True), replace(policy, reinsurance_share=0.0), schedule)
@@ -88,14 +99,21 @@ def _categories(df: pd.DataFrame, schedule: FeeSchedule | None, priced: Any) -> 
 
 def run_portfolio(df: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule | None = None, *,
                   scenarios: int = 10_000, seed: int = 0, fund: float | None = None, rho: float | None = None,
-                  method: str = "bernoulli", progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                  method: str = "bernoulli", progress: Callable[[int], None] | None = None,
+                  sales_date: dt.date | None = None) -> dict[str, Any]:
     """Simulate the book and break its risk down by category and by loan.
+
+    Sales become EUR millions first (:func:`pipelines.sales_eur.with_sales_eur_m`:
+    each row's ``sales_currency`` and ``sales_date``, else the policy currency and
+    ``sales_date``; a book giving ``sales_eur_m`` is taken as it is); a row with sales but
+    no date raises :class:`pipelines.sales_eur.SalesConversionError`.
 
     Returns ``{"net": PortfolioResult, "gross": PortfolioResult, "per_loan": frame,
     "by_category": [...], "board": {...}}`` (amounts in currency units; ``net`` is what the
     agency retains after reinsurance). Loans to be priced with a coverage the schedule does
     not price raise :class:`models.fee_schedule.CoverageError`.
     """
+    df = with_sales_eur_m(df, policy, sales_date)
     inp = risk_inputs(df, policy)
     gross = simulate_portfolio(inp["pd"], inp["lgd"], inp["ead"], rho=rho, sales_eur_m=inp["sales_eur_m"],
                                n_scenarios=scenarios, seed=seed, fund=fund, method=method, progress=progress,

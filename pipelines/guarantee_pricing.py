@@ -18,12 +18,13 @@ from creditdb.anonymise import Key
 from models.fee_schedule import FeeSchedule, coverage_problem
 from models.pricing import PricingPolicy, price_loans, validate_loans
 from pipelines.guarantees import GuaranteeDataError, build_book, category_summary, price_book_frame, totals
+from pipelines.sales_eur import SalesConversionError, with_sales_eur_m
 
 #: quote field -> command-line option, for messages
 QUOTE_OPTION = {"pd": "--pd", "tenor_years": "--tenor", "amount": "--amount", "coverage": "--coverage",
                 "lgd": "--lgd", "rate": "--rate", "sales": "--sales", "instalments": "--instalments",
-                "amortization": "--amortization"}
-
+                "amortization": "--amortization", "sales_currency": "--sales-currency",
+                "sales_date": "--sales-date"}
 
 def _row(frame: pd.DataFrame) -> dict[str, Any]:
     """First row of a priced frame as plain Python values (categoricals as text)."""
@@ -43,6 +44,12 @@ def quote_terms(loan: dict[str, Any], policy: PricingPolicy, schedule: FeeSchedu
     df = pd.DataFrame([{"loan_id": "quote", **loan}])
     problems = [{"field": p.field, "option": QUOTE_OPTION.get(p.field, "--" + p.field), "message": p.message}
                 for p in validate_loans(df)]
+    if not problems:
+        try:
+            df = with_sales_eur_m(df, policy, date_hint="--sales-date DATE (the fiscal year end of the sales figure)")
+        except SalesConversionError as exc:
+            problems += [{"field": p["field"], "option": QUOTE_OPTION.get(p["field"], "--" + p["field"]),
+                          "message": p["message"]} for p in exc.problems]
     cov = float(loan["coverage"]) if loan.get("coverage") is not None else policy.coverage
     if not problems and (msg := coverage_problem(schedule, cov)):
         problems.append({"field": "coverage", "option": "--coverage", "message": msg})
@@ -100,9 +107,11 @@ def quote_stored_loan(conn: Connection, key: Key, bank: str, loan_key: str, poli
     return {"loan": loan, "quote": row}
 
 
-def price_file(loans: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule) -> dict[str, Any]:
+def price_file(loans: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule,
+               sales_date: dt.date | None = None) -> dict[str, Any]:
     """Price a file's loans (already checked with ``validate_loans``); coverages the
-    schedule does not price raise :class:`GuaranteeDataError` naming the rows.
+    schedule does not price raise :class:`GuaranteeDataError` naming the rows. Sales are
+    converted to EUR by :func:`with_sales_eur_m` (``sales_date`` for rows without one).
 
     Returns ``{"priced": frame (price_loans output, cost_pv, the file's extra columns),
     "by_category": [...], "total": {...}}``.
@@ -117,6 +126,10 @@ def price_file(loans: pd.DataFrame, policy: PricingPolicy, schedule: FeeSchedule
         raise GuaranteeDataError(f"{int(bad.sum())} loan(s) with a coverage the schedule does not price:\n  "
                                  + "\n  ".join(f"row {p['row']} (loan_id {p['loan_id']}): coverage: {p['message']}"
                                                for p in probs), probs)
+    try:
+        loans = with_sales_eur_m(loans, policy, sales_date)
+    except SalesConversionError as exc:
+        raise GuaranteeDataError(str(exc), exc.problems) from exc
     priced = price_loans(loans, policy, schedule)
     priced["cost_pv"] = priced["el_pv"] + priced["coc_pv"] + priced["admin_pv"]
     for c in [c for c in loans.columns if c not in priced.columns]:

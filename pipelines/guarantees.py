@@ -22,9 +22,10 @@ and :func:`models.portfolio.simulate_portfolio` take. Conventions:
   A coverage the fee schedule does not price is a problem of that loan.
 * LGD by the loan's ``secured`` flag from the pricing policy; rate = ``interest_rate``.
 * Sales (firm-size adjustment) = sales of the firm's latest statement (latest
-  ``fiscal_year_end``, then latest row), annualised (x 12 / months), in currency units;
-  ``price_loans`` converts them to EUR with the policy's ``units_per_eur``. A statement
-  or loan in another currency than the policy's is rejected (no FX table is configured).
+  ``fiscal_year_end``, then latest row), annualised (x 12 / months), in the statement's
+  currency, converted to EUR millions at its fiscal year end with the rates table
+  (``sales_eur_m``; ECB and operator rates, :mod:`pipelines.fx`). A loan in another
+  currency than the policy's is rejected (its amounts are priced in the policy currency).
 """
 
 from __future__ import annotations
@@ -321,10 +322,7 @@ def pricing_inputs(scored: pd.DataFrame, currency: str, coverage_default: float,
     for idx in np.flatnonzero((scored["currency"].astype(str) != currency).to_numpy()):
         add(int(idx), "currency", f"loan currency {scored['currency'].iloc[idx]!r} is not the policy currency "
                                   f"{currency!r}")
-    stc = scored["statement_currency"] if "statement_currency" in scored else pd.Series([None] * len(scored))
-    bad_st = (stc.notna() & (stc.astype(str) != currency)).to_numpy()
-    for idx in np.flatnonzero(bad_st):
-        add(int(idx), "sales", f"latest statement is in {stc.iloc[idx]!r}, not the policy currency {currency!r}")
+    # a statement in another currency is fine: its sales are converted to EUR at its fiscal year end
     for p in validate_loans(out, limit=50, required=("pd", "amount", "tenor_years")):
         add(p.row - 2, p.field, p.message)
     if schedule is not None:
@@ -380,6 +378,8 @@ def price_book_frame(loans: pd.DataFrame, policy: Any, schedule: Any, migration:
 
     cols = ["loan_id", "pd", "amount", "tenor_years", "coverage", "amortization", "rate", "secured", "sales",
             "no_statements"]
+    if "sales_eur_m" in loans:  # converted at each statement's fiscal year end (build_book)
+        cols.append("sales_eur_m")
     cum = None if migration is None else migration_cumulative_pd(loans, migration)
     priced = price_loans(loans[cols], policy, schedule, cumulative_pd=cum)
     priced["cost_pv"] = priced["el_pv"] + priced["coc_pv"] + priced["admin_pv"]
@@ -453,7 +453,8 @@ def firm_score(conn: Connection, key: Key, institution: str, borrower_key: str,
     latest score of PD 1) cannot be priced: :class:`GuaranteeDataError` says since when.
 
     Returns firm_id, score_id, pd, grade, fee_category, scored_at, model_version and the
-    annualised ``sales`` / ``statement_currency`` of the firm's latest statement (None if none).
+    annualised ``sales`` / ``statement_currency`` / ``statement_date`` (fiscal year end, ISO)
+    of the firm's latest statement (None if none).
     """
     inst = lookups.institution(conn, institution)
     if inst is None:
@@ -481,7 +482,8 @@ def firm_score(conn: Connection, key: Key, institution: str, borrower_key: str,
             "grade": str(row["grade"]), "fee_category": int(row["fee_category"]), "scored_at": row["scored_at"],
             "model_version": mv["version"], "model_version_id": mv["id"],
             "sales": None if sales.empty else float(sales["sales"].iloc[0]),
-            "statement_currency": None if sales.empty else str(sales["statement_currency"].iloc[0])}
+            "statement_currency": None if sales.empty else str(sales["statement_currency"].iloc[0]),
+            "statement_date": None if sales.empty else str(pd.Timestamp(sales["statement_date"].iloc[0]).date())}
 
 
 def demo_guarantees(engine: Engine, schedule: str = "japan", scenarios: int = 10_000, seed: int = 0,

@@ -33,7 +33,7 @@ def estimate_from_database(engine: Engine, version: str | None = None, as_of: dt
     with engine.connect() as conn:
         scorer = load_scorer(conn, version)
         rec = registry.get(conn, scorer.version)
-        statements = load_statements(conn)
+        statements = load_statements(conn, size_currency=scorer.size_currency)  # as the model was trained
         defaults = load_defaults(conn)
     design = rec["spec"].get("design", {})
     lag = int(design.get("lag_months", 3))

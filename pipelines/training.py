@@ -87,7 +87,8 @@ class TrainedModel:
     #: how it was trained: ``{"kind": "serial"}`` or the Dask cluster and the tolerance its
     #: re-fits are compared within (``pipelines.distributed.engine_record``)
     engine: dict[str, Any] = field(default_factory=lambda: {"kind": "serial"})
-    #: currency of the size features (``CREDITDB_SIZE_CURRENCY`` at training; None: as submitted)
+    #: currency of the size features (the reporting currency at training; None: as submitted,
+    #: models trained before conversion was the default); scoring converts into it
     size_currency: str | None = None
 
     @property
@@ -178,11 +179,14 @@ def grade_distribution(pd_: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
 
 
 def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None = None,
-        client: Any = None) -> TrainedModel:
+        client: Any = None, size_currency: str | None = "training") -> TrainedModel:
     """Fit model, challenger and calibration on a modelling table (see module docstring).
 
     ``client``: a ``distributed.Client``; the LightGBM model is then trained on its
     workers (``models.rating_dask``; not bit-identical to a serial fit), the rest here.
+    ``size_currency``: the currency the table's size features were taken in, recorded
+    with the model (give what the statements were loaded with; default ``"training"``:
+    :func:`pipelines.fx.size_currency`, as :func:`pipelines.features.load_statements`).
     """
     check_spec(spec)
     spec, seed_used = with_seed(spec, seed)
@@ -219,10 +223,10 @@ def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None 
         calibration = fit_calibration(s_valid, parts["valid"]["label"], target_rate=target, floor=PD_FLOOR)
     except ValueError as exc:
         raise TrainingError(f"calibration failed: {exc}") from exc
-    from pipelines.fx import size_currency
+    from pipelines.fx import resolve_size_currency
 
     tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table,
-                      size_currency=size_currency())
+                      size_currency=resolve_size_currency(size_currency))
     if client is not None:
         from pipelines.distributed import engine_record
 
@@ -303,11 +307,13 @@ def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, 
     """
     from creditdb import audit, registry
     from pipelines.features import load_defaults, load_statements
+    from pipelines.fx import size_currency
 
     spec_obj = spec if isinstance(spec, RatingSpec) else load_spec(spec)
     check_spec(spec_obj)
+    currency = size_currency()  # once: the statements are converted into what the model records
     with engine.connect() as conn:
-        statements = load_statements(conn, snapshot)
+        statements = load_statements(conn, snapshot, size_currency=currency)
         defaults = load_defaults(conn, snapshot)
     design = Design(cutoff=cutoff, lag_months=lag_months, horizon_months=horizon_months, oot_years=oot_years,
                     snapshot=snapshot.isoformat() if snapshot else None)
@@ -318,7 +324,7 @@ def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, 
             table = training_table(statements, defaults, cutoff, lag_months, horizon_months)
         else:
             table = training_table_by_partitions(client, statements, defaults, cutoff, lag_months, horizon_months)
-        tm = fit(table, spec_obj, design, seed, client=client)
+        tm = fit(table, spec_obj, design, seed, client=client, size_currency=currency)
     rec = record(tm, actor)
     with engine.begin() as conn:
         row_id, created = registry.register(conn, rec)

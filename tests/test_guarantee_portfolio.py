@@ -40,6 +40,7 @@ def book(n: int = 400, seed: int = 3) -> pd.DataFrame:
         "rate": 0.02,
         "secured": rng.random(n) < 0.3,
         "sales": rng.uniform(5e7, 2e9, n),
+        "sales_date": "2023-12-29",  # ECB: 156.33 JPY per EUR (tests/data/ecb_reference_rates.csv)
     })
 
 
@@ -57,7 +58,7 @@ def test_net_is_the_retained_share_of_gross_in_every_scenario(reinsured):
     # a separate simulation on the net exposure gives the same scenarios
     lgd = np.where(df["secured"], pol.lgd_secured, pol.lgd_unsecured)
     sep = simulate_portfolio(df["pd"], lgd, df["amount"] * df["coverage"] * 0.3, n_scenarios=4000, seed=2,
-                             sales_eur_m=df["sales"] / pol.units_per_eur / 1e6, fund=2e8)
+                             sales_eur_m=df["sales"] / 156.33 / 1e6, fund=2e8)
     np.testing.assert_allclose(run["net"].losses, sep.losses, rtol=1e-5)
     assert run["board"]["net"]["prob_loss_exceeds_fund"] == pytest.approx(sep.prob_loss_exceeds_fund)
     assert run["board"]["gross"]["prob_loss_exceeds_fund"] >= run["board"]["net"]["prob_loss_exceeds_fund"]
@@ -69,6 +70,7 @@ def test_net_is_the_retained_share_of_gross_in_every_scenario(reinsured):
 
 def test_category_table_equals_a_groupby_of_the_priced_loans(reinsured):
     df, pol, sched, run = reinsured
+    df = df.assign(sales_eur_m=df["sales"] / 156.33 / 1e6)  # converted by hand (ECB 2023-12-29)
     net = price_loans(df, pol, sched)
     gross = price_loans(df, replace(pol, reinsurance_share=0.0), sched)
     by = net.assign(exposure=df["amount"] * df["coverage"]).groupby(net["category"].astype(str))

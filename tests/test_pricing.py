@@ -69,7 +69,7 @@ def test_annuity_expected_loss_matches_explicit_sum() -> None:
 
 def test_break_even_monotone_in_pd() -> None:
     pds = np.geomspace(0.0003, 0.4, 60)
-    loans = pd.DataFrame(dict(pd=pds, amount=1e7, tenor_years=5, amortization="annuity", rate=0.02, sales=3e8))
+    loans = pd.DataFrame(dict(pd=pds, amount=1e7, tenor_years=5, amortization="annuity", rate=0.02, sales_eur_m=3e8 / 156.33 / 1e6))
     be = pricing.price_loans(loans, POL)["break_even_rate"].to_numpy()
     assert np.all(np.diff(be) > 0)
 
@@ -95,9 +95,23 @@ def test_break_even_decomposition_and_admin_rate() -> None:
 
 
 def test_capital_uses_firm_size_from_sales_in_eur() -> None:
-    pol = pricing.PricingPolicy(units_per_eur=160.0)
-    r = pricing.quote(pol, None, pd=0.02, amount=1e6, tenor_years=0.5, amortization="bullet", lgd=0.6, sales=160e6 * 20)
+    r = pricing.quote(POL, None, pd=0.02, amount=1e6, tenor_years=0.5, amortization="bullet", lgd=0.6,
+                      sales_eur_m=20.0, sales=3.1266e9)
     assert r["irb_k"] == pytest.approx(float(irb.capital_k(0.02, 0.6, 1.0, 20.0)))
+    assert r["irb_k"] < float(irb.capital_k(0.02, 0.6, 1.0))  # the SME adjustment lowers K
+    # sales in currency units are not converted here (no fixed rate any more): the caller converts
+    with pytest.raises(ValueError, match="convert them to EUR millions first"):
+        pricing.quote(POL, None, pd=0.02, amount=1e6, tenor_years=1, lgd=0.6, sales=3.1266e9)
+
+
+def test_policy_with_units_per_eur_is_refused_with_what_replaced_it(tmp_path) -> None:
+    old = tmp_path / "old_policy.toml"
+    old.write_text(pricing.POLICY_FILE.read_text(encoding="utf-8") + "\nunits_per_eur = 160.0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="units_per_eur was replaced by the rates table"):
+        pricing.load_policy(old)
+    with pytest.raises(ValueError, match="replaced by the rates table"):
+        pricing.load_policy(units_per_eur=160.0)
+    assert not hasattr(pricing.load_policy(), "units_per_eur")
 
 
 def test_default_lgd_by_security() -> None:

@@ -50,7 +50,7 @@ def test_price_loans_with_the_reference_kernel_gives_the_same_prices():
     df = pd.DataFrame({"pd": rng.uniform(0.001, 0.1, n), "amount": rng.lognormal(16, 1, n),
                        "tenor_years": rng.uniform(0.5, 12, n), "coverage": rng.choice([0.8, 1.0], n),
                        "amortization": rng.choice(["bullet", "linear", "annuity"], n), "rate": 0.02,
-                       "sales": rng.uniform(1e8, 5e9, n)})
+                       "sales_eur_m": rng.uniform(1e8, 5e9, n) / 160.0 / 1e6})  # the same loans as before
     pol, sched = load_policy(reinsurance_share=0.3), load_schedule("japan")
     fast = price_loans(df, pol, sched)
     slow = price_loans(df, pol, sched, kernel=reference_kernel)

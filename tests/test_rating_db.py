@@ -115,16 +115,19 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     assert all(len(x) <= 3 for x in reasons) and any(x and x[0]["text"] for x in reasons)
     assert actions.count("model.train") == 2 and actions.count("score.firms") == 1
     # scoring reads each firm's latest two statements only: same features as from the whole history
+    from pipelines.fx import add_size_factor
     from pipelines.scoring import UNIT
     from pipelines.snapshot import statements_as_of
 
     with db.engine.connect() as conn:  # per (firm, institution): each bank's own history
         everything = statements_as_of(conn).rename(columns={"id": "statement_id"})
-        short = load_scoring_statements(conn, dt.date.fromisoformat(CUTOFF))
-    everything["fiscal_year_end"] = pd.to_datetime(everything["fiscal_year_end"])
-    for c in everything.columns:
-        if c in AMOUNT_COLUMNS or c == "established_year":
-            everything[c] = pd.to_numeric(everything[c], errors="coerce").astype("float64")
+        short = load_scoring_statements(conn, dt.date.fromisoformat(CUTOFF), size_currency="USD")
+        everything["fiscal_year_end"] = pd.to_datetime(everything["fiscal_year_end"])
+        for c in everything.columns:
+            if c in AMOUNT_COLUMNS or c == "established_year":
+                everything[c] = pd.to_numeric(everything[c], errors="coerce").astype("float64")
+        # size features in the model's currency (USD, the default) from the whole history too
+        everything = add_size_factor(conn, everything, "USD")
     for frame in (everything, short):
         frame["firm_id"] = frame["firm_id"].astype("int64") * UNIT + frame["institution_id"].astype("int64")
     full = latest_statements(everything, CUTOFF)

@@ -275,10 +275,13 @@ def test_basel_sme_adjustment_uses_sales_converted_at_the_statement_date():
     base = {"pd": [0.02, 0.02], "amount": [1e7, 1e7], "tenor_years": [5, 5]}
     policy = load_policy()
     converted = price_loans({**base, "sales": sales_thb.to_numpy(), "sales_eur_m": eur_m}, policy)
-    # the same firms priced in EUR with the policy's fixed rate set to 1 EUR = 1 unit
-    in_eur = price_loans({**base, "sales": (sales_thb / 37.973).to_numpy()}, load_policy(units_per_eur=1.0))
-    np.testing.assert_allclose(converted["irb_k"], in_eur["irb_k"], rtol=1e-12)
-    fixed = price_loans({**base, "sales": sales_thb.to_numpy()}, policy)  # the old fixed 160 per EUR
+    # the IRB formula on the sales converted by hand at the published rate (37.973 THB per EUR)
+    from models import irb
+
+    np.testing.assert_allclose(converted["irb_k"], irb.capital_k(0.02, policy.lgd_unsecured, 5.0,
+                                                                 (sales_thb / 37.973 / 1e6).to_numpy()), rtol=1e-12)
+    # baht read as if 160 per EUR (the fixed rate this replaced) would give another K
+    fixed = price_loans({**base, "sales_eur_m": (sales_thb / 160 / 1e6).to_numpy()}, policy)
     assert not np.allclose(converted["irb_k"], fixed["irb_k"])
 
 

@@ -46,6 +46,10 @@ def guarantee() -> None:
 @click.option("--amortization", default="annuity", show_default=True, help="bullet, linear or annuity.")
 @click.option("--rate", type=float, default=None, help="Loan interest rate p.a. (annuity instalments).")
 @click.option("--sales", type=float, default=None, help="Annual sales in currency units (Basel SME adjustment).")
+@click.option("--sales-currency", "sales_currency", default=None,
+              help="Currency of --sales (ISO 4217; default: the policy currency).")
+@click.option("--sales-date", "sales_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Fiscal year end of --sales: the day its EUR rate is taken (needed with --sales).")
 @click.option("--secured", is_flag=True, help="Secured guarantee (lower LGD; schedule discount).")
 @click.option("--no-statements", is_flag=True, help="Firm has no financial statements yet.")
 @click.option("--instalments", type=int, default=None, help="Number of instalments (default: monthly).")
@@ -56,21 +60,24 @@ def guarantee() -> None:
 def quote(
     pd_: float | None, firm_of: str | None, firm_inst: str | None, borrower_key: str | None, loan_of: str | None,
     as_of: Any, amount: float | None, tenor: float | None, coverage: float | None, lgd: float | None,
-    amortization: str, rate: float | None, sales: float | None, secured: bool, no_statements: bool,
-    instalments: int | None, schedule: str, policy_file: str | None, reinsurance: float | None, as_json: bool,
+    amortization: str, rate: float | None, sales: float | None, sales_currency: str | None, sales_date: Any,
+    secured: bool, no_statements: bool, instalments: int | None, schedule: str, policy_file: str | None,
+    reinsurance: float | None, as_json: bool,
 ) -> None:
     """Price one guarantee: IRB capital, expected loss, break-even and charged fee, subsidy.
 
     \b
     Example:
       creditdb guarantee quote --pd 0.012 --amount 10000000 --tenor 5 --coverage 0.8 \\
-          --lgd 0.6 --amortization annuity --rate 0.02 --sales 300000000 --schedule japan
+          --lgd 0.6 --amortization annuity --rate 0.02 --sales 300000000 --sales-date 2024-03-31
       creditdb guarantee quote --firm-of BK1:B00042 --amount 10000000 --tenor 5 --json
       creditdb guarantee quote --loan-of BK1:L00042 --as-of 2024-03-31 --json
 
     By firm (--firm-of or --institution/--borrower) the PD is the latest score of the
     firm from the APPROVED model, and --sales defaults to the annualised sales of the
-    firm's latest statement; a firm in default cannot be quoted. By stored loan
+    firm's latest statement, in its currency at its fiscal year end; a firm in default
+    cannot be quoted. Sales become EUR millions for the Basel SME adjustment with the ECB
+    reference rates (and the rates of `creditdb fx load` when CREDITDB_URL is set). By stored loan
     (--loan-of) the terms are the loan's on --as-of: its remaining term and balance,
     exactly as ``price-book`` and ``issue`` price it.
     """
@@ -95,7 +102,8 @@ def quote(
     day = as_of.date() if as_of else None
     if loan_of is not None:
         given = [o for o, v in (("--amount", amount), ("--tenor", tenor), ("--lgd", lgd), ("--rate", rate),
-                                ("--sales", sales), ("--instalments", instalments)) if v is not None]
+                                ("--sales", sales), ("--sales-currency", sales_currency),
+                                ("--sales-date", sales_date), ("--instalments", instalments)) if v is not None]
         if given:
             raise click.UsageError(f"--loan-of takes the stored loan's terms; drop {', '.join(given)}")
         if ":" not in loan_of:
@@ -120,14 +128,15 @@ def quote(
 
         firm = resolve_firm(firm_inst, borrower_key, as_json, day)  # type: ignore[arg-type]
         pd_ = firm["pd"]
-        if sales is None and firm["sales"] is not None:
-            if firm["statement_currency"] not in (None, pol.currency):
-                reject(f"firm {firm['firm_id']}: financial_statement.sales is in {firm['statement_currency']}, not "
-                       f"the policy currency {pol.currency}: give --sales", as_json=as_json)
-            sales = firm["sales"]
+        if sales is None and firm["sales"] is not None:  # the statement's own currency and date
+            sales, sales_currency, sales_date = firm["sales"], firm["statement_currency"], firm["statement_date"]
+    if sales is None and (sales_currency is not None or sales_date is not None):
+        raise click.UsageError("--sales-currency and --sales-date go with --sales")
     loan: dict[str, Any] = {"pd": pd_, "amount": amount, "tenor_years": tenor, "amortization": amortization,
                             "secured": secured, "no_statements": no_statements}
-    for k, v in (("coverage", coverage), ("lgd", lgd), ("rate", rate), ("sales", sales), ("instalments", instalments)):
+    day_of_sales = sales_date.date().isoformat() if hasattr(sales_date, "date") else sales_date
+    for k, v in (("coverage", coverage), ("lgd", lgd), ("rate", rate), ("sales", sales), ("instalments", instalments),
+                 ("sales_currency", sales_currency), ("sales_date", day_of_sales)):
         if v is not None:
             loan[k] = v
     try:
@@ -173,14 +182,19 @@ def _quote_lines(row: dict[str, Any], sched: Any, cur: str) -> str:
 @click.option("--schedule", default="japan", show_default=True, help="Fee schedule name or TOML path.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), default=None, help="Pricing policy TOML.")
 @click.option("--reinsurance", type=float, default=None, help="Reinsured share of claims (overrides the policy).")
+@click.option("--sales-date", "sales_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Fiscal year end of the sales of rows without a sales_date.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
 def price(file: str, out: str, schedule: str, policy_file: str | None, reinsurance: float | None,
-          as_json: bool) -> None:
+          sales_date: Any, as_json: bool) -> None:
     """Price every loan of FILE (CSV or Parquet) and write the priced table to --out.
 
     Columns: loan_id, pd, amount, tenor_years (required); coverage, lgd, amortization
     (bullet/linear/annuity), rate, sales, secured, no_statements, instalments (optional,
-    empty = policy default). Rows are numbered with the header as row 1; every invalid
+    empty = policy default). Sales (annual, currency units) become EUR millions for the
+    Basel SME adjustment at the date of the figure: columns sales_currency (default the
+    policy currency) and sales_date (its fiscal year end; else --sales-date); a row with
+    sales and no date is an error. A column sales_eur_m is taken as it is instead. Rows are numbered with the header as row 1; every invalid
     field is reported (up to 50) and nothing is written.
 
     \b
@@ -199,7 +213,7 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
         reject(f"{file}: no loans (the file has no data rows)", as_json=as_json)
     _check(df, file, ("pd", "amount", "tenor_years"), as_json)
     try:
-        res = price_file(df, pol, sched)
+        res = price_file(df, pol, sched, sales_date.date() if sales_date else None)
     except GuaranteeDataError as exc:
         reject(f"{file}: {exc}", payload={"file": file, "problems": exc.problems}, as_json=as_json)
     _write(res["priced"], out)
@@ -233,12 +247,14 @@ def price(file: str, out: str, schedule: str, policy_file: str | None, reinsuran
               help="Write the per-loan risk contributions (.csv or .parquet).")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="With --from-db: date of the book (default today).")
+@click.option("--sales-date", "sales_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="With FILE: fiscal year end of the sales of rows without a sales_date.")
 @click.option("--json", "json_out", is_flag=False, flag_value="-", default=None,
               help="Write the JSON summary to FILE ('-' or no value: standard output).")
 def portfolio(
     file: str | None, from_db: bool, issued_only: bool, scenarios: int, seed: int, fund: float | None,
     rho: float | None, method: str, reinsurance: float | None, schedule: str, policy_file: str | None,
-    html_out: str | None, contrib_out: str | None, as_of: Any, json_out: str | None,
+    html_out: str | None, contrib_out: str | None, as_of: Any, sales_date: Any, json_out: str | None,
 ) -> None:
     """Simulate the one-year loss of the guarantees in FILE; risk by fee category and by loan.
 
@@ -246,7 +262,9 @@ def portfolio(
     one-year; LGD from the file or the policy. Per loan: Euler contributions to the
     expected loss, VaR 99.9% and ES 99% / 99.9% (in the JSON ``contributions`` and in
     --contributions). Per fee category: exposure, premiums, expected claims, capital,
-    subsidy and share of ES. Put FILE before --json when --json has no value.
+    subsidy and share of ES. Put FILE before --json when --json has no value. Sales
+    become EUR millions as in ``guarantee price`` (sales_currency, sales_date or
+    --sales-date; or sales_eur_m).
 
     With --from-db instead of FILE: the live stored loans on --as-of whose firm has a score
     from the approved model (or, with --issued-only, the loans with an issued guarantee, at
@@ -287,14 +305,17 @@ def portfolio(
     if len(df) == 0:
         reject(f"{file}: no loans", as_json=as_json)
     from models.fee_schedule import CoverageError
+    from pipelines.sales_eur import SalesConversionError
 
     try:
         with tqdm(total=scenarios, desc="scenarios", unit="scen", file=sys.stderr,
                   disable=not sys.stderr.isatty()) as bar:
             run = run_portfolio(df, pol, sched, scenarios=scenarios, seed=seed, fund=fund, rho=rho, method=method,
-                                progress=bar.update)
+                                progress=bar.update, sales_date=sales_date.date() if sales_date else None)
     except CoverageError as exc:
         reject(f"{file}: {exc} (--schedule)", as_json=as_json)
+    except SalesConversionError as exc:
+        reject(f"{file}: {exc}", payload={"file": file, "problems": exc.problems}, as_json=as_json)
     result = run["net"]
     summary = {"ok": True, "file": file, "currency": pol.currency, "reinsurance_share": pol.reinsurance_share,
                **result.to_dict(), "board": run["board"], "by_category": run["by_category"],

@@ -74,7 +74,7 @@ def db_portfolio_loans(policy, issued_only: bool, as_json: bool, as_of: dt.date 
     if book.loans.empty:
         reject(f"no live stored loan on {book.as_of} has a score from the approved model", as_json=as_json)
     df = book.loans[["loan_id", "pd", "amount", "tenor_years", "coverage", "amortization", "rate", "secured", "sales",
-                     "no_statements"]].copy()
+                     "sales_eur_m", "no_statements"]].copy()  # sales_eur_m: at each statement's fiscal year end
     label = "issued guarantees" if issued_only else "priced loans"
     return df, f"database ({label} as of {book.as_of}, model {book.model_version['version']})", book
 

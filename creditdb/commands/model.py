@@ -224,6 +224,7 @@ def train(cutoff: str | None, spec_path: str | None, seed: int | None, snapshot:
     from creditdb.output import open_engine
     from creditdb.registry import RegistryError
     from creditdb.settings import get_settings
+    from models.fx import FxError
     from models.rating import load_spec
     from pipelines.training import TrainingError
     from pipelines.training import train as run_train
@@ -240,7 +241,7 @@ def train(cutoff: str | None, spec_path: str | None, seed: int | None, snapshot:
     try:
         tm, outcome = run_train(engine, cut, spec, seed=seed, snapshot=snap, actor=get_settings().actor,
                                 lag_months=lag_months, oot_years=oot_years, dask=dask_address)
-    except (TrainingError, RegistryError, DaskUnavailable) as exc:
+    except (TrainingError, RegistryError, DaskUnavailable, FxError) as exc:
         reject(str(exc), as_json=as_json)
     if as_json:
         emit_json({"ok": True, **outcome, "engine": tm.engine, "artifact_sha256": tm.model.model_sha256,

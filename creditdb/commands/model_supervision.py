@@ -193,6 +193,7 @@ def reproduce(version: str, dask_address: str | None, as_json: bool) -> None:
     """
     from creditdb.registry import RegistryError
     from creditdb.settings import get_settings
+    from models.fx import FxError
     from pipelines.distributed import DaskUnavailable
     from pipelines.model_validation import reproduce as run
     from pipelines.training import TrainingError
@@ -200,7 +201,7 @@ def reproduce(version: str, dask_address: str | None, as_json: bool) -> None:
     engine = open_engine()
     try:
         out = run(engine, version, actor=get_settings().actor, dask=dask_address)
-    except (RegistryError, TrainingError, DaskUnavailable) as exc:
+    except (RegistryError, TrainingError, DaskUnavailable, FxError) as exc:
         reject(str(exc), as_json=as_json)
     if as_json:
         emit_json(out)
@@ -289,7 +290,7 @@ def backtest(from_year: int, to_year: int | None, as_of: str | None, spec_path: 
         reject(f"spec: {exc}", as_json=as_json)
     try:
         bt = walk_forward_db(open_engine(), from_year, to_year, spec=spec, seed=seed, as_of=day)
-    except TrainingError as exc:
+    except (TrainingError, ValueError) as exc:  # ValueError: models.fx.FxError, a rate missing
         reject(str(exc), as_json=as_json)
     bt = to_jsonable(bt)
     if html_path:

@@ -80,6 +80,7 @@ def file_(file: Path, institution: str, out: Path, version: str | None, as_json:
     from creditdb.anonymise import pseudonymiser
     from creditdb.registry import RegistryError
     from creditdb.settings import ConfigError
+    from models.fx import FxError
     from pipelines.scoring import ScoreFileError, score_file, write_results
 
     engine = open_engine()
@@ -91,7 +92,7 @@ def file_(file: Path, institution: str, out: Path, version: str | None, as_json:
         res, ver = score_file(engine, file, institution, key, version)
     except ScoreFileError as exc:
         reject(str(exc), {"problems": exc.problems}, as_json=as_json)
-    except (RegistryError, LookupError, ConfigError, PermissionError) as exc:
+    except (RegistryError, LookupError, ConfigError, PermissionError, FxError) as exc:
         reject(str(exc), as_json=as_json)
     write_results(res, out)
     n_ok = int((res["status"] == "scored").sum())
