@@ -27,7 +27,7 @@ import json
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
 from models.rating import RatingModel, load_model, spec_from_record
 from models.ratios import FEATURE_NAMES
+from models.unreported import UnreportedAdjustment
 
 CHUNK = 250_000  # firms per scoring part: the database reads the next part and stores the last while one is scored
 
@@ -59,9 +60,22 @@ class Scorer:
     model: RatingModel
     calibration: Calibration
     scale: MasterScale
+    #: offsets for optional items left out at random (stored with the model; empty = none)
+    unreported: UnreportedAdjustment = field(default_factory=UnreportedAdjustment)
+
+    def raw_scores(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds scores with the unreported-item offsets (``X``: features + raw items or flags)."""
+        from pipelines.training import adjusted_scores
+
+        return adjusted_scores(self.model, self.unreported, X)
 
     def score(self, X: pd.DataFrame, reasons_as_json: bool = False) -> pd.DataFrame:
         """PD, grade, fee category and top-3 reasons per row of features ``X``.
+
+        ``X`` may also hold the raw statement items (or the training table's
+        ``unreported:<item>`` flags): an optional item the model treats as missing at
+        random is corrected for where the row left it out (``models.unreported``); without
+        them an item counts as left out where all its features are NaN.
 
         ``reasons``: a list of ``{"feature", "text", "contribution"}`` dicts per row, or
         with ``reasons_as_json`` the same list as JSON text (built in bulk; what the
@@ -79,6 +93,10 @@ class Scorer:
                 else:
                     reasons = R.reasons_as_lists(R.explain_arrays(self.model, Xc, top=3, raw=pending))
                 raw = pending.result()
+            if self.unreported.items:
+                from pipelines.model_items import unreported_flags
+
+                raw = self.unreported.adjust(raw, Xc, unreported_flags(X))
         pd_ = self.calibration.predict(raw) if len(Xc) else np.array([])
         grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
         out = pd.DataFrame({"pd": pd_, "grade": grades,
@@ -137,7 +155,8 @@ def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
     # the spec the model was trained with, as stored, not today's packaged file
     model = load_model(rec["artifact"], spec_from_record(rec["spec"]))
     return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=model,
-                  calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale())
+                  calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale(),
+                  unreported=UnreportedAdjustment.from_dict(rec["spec"].get("unreported")))
 
 
 def _bar(total: int, desc: str, progress: bool | None):
@@ -329,6 +348,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     """
     from creditdb import anonymise as anon
     from pipelines.features import feature_frame, load_statements
+    from pipelines.model_items import frame_column, optional_model_items
 
     with engine.connect() as conn:
         inst = lookups.require_institution(conn, institution)
@@ -376,7 +396,8 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     feats = feature_frame(combined)
     mine = combined["_file_row"] >= 0
     n_hist = combined.loc[~mine].groupby("firm_id").size()
-    X = feats.loc[mine]
+    items = [c for c in dict.fromkeys(frame_column(i) for i in optional_model_items()) if c in combined.columns]
+    X = feats.loc[mine].join(combined.loc[mine, items])  # the raw items say which ones the bank left out
     X.index = combined.loc[mine, "_file_row"].astype(int).to_numpy()
     scored = scorer.score(X)
     out = pd.DataFrame({"row": raw.index.astype(int), "borrower_key": raw["borrower_key"].astype("string").to_numpy(),
