@@ -376,14 +376,9 @@ def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, 
         else:
             table = training_table_by_partitions(client, statements, defaults, cutoff, lag_months, horizon_months)
         tm = fit(table, spec_obj, design, seed, client=client)
-    from pipelines.unreported_report import removal_effects
+    from pipelines.unreported_report import record_removal_effects
 
-    # what each optional item costs when left out at random (the quality report of a submission quotes it)
-    for row in removal_effects(tm, statements, seed=tm.seed):
-        if row["item"] in tm.metrics["missing_items"] and row["rows"]:
-            tm.metrics["missing_items"][row["item"]]["removed_at_random"] = {
-                k: row[k] for k in ("rows", "share_removed", "mean_pd_shift", "mean_abs_firm_shift",
-                                    "grade_changed_share")}
+    record_removal_effects(tm, statements)  # what each optional item costs when left out (quality reports quote it)
     rec = record(tm, actor)
     with engine.begin() as conn:
         row_id, created = registry.register(conn, rec)

@@ -76,3 +76,17 @@ def removal_effects(tm: TrainedModel, statements: pd.DataFrame, share: float = R
                         "grade_changed_share": float(np.mean(g0 != g1))})
         out.append(row)
     return out
+
+
+def record_removal_effects(tm: TrainedModel, statements: pd.DataFrame) -> None:
+    """Add each item's :func:`removal_effects` (seeded by the model's seed) to ``metrics["missing_items"]``.
+
+    As ``removed_at_random``: rows, share removed, mean PD shift, mean absolute firm shift,
+    shares of PDs up and down, share of grades changed. The submission quality report of
+    the approved model quotes them (``pipelines.quality_report``).
+    """
+    keys = ("rows", "share_removed", "mean_pd_shift", "mean_abs_firm_shift", "share_pd_up", "share_pd_down",
+            "grade_changed_share")
+    for row in removal_effects(tm, statements, seed=tm.seed):
+        if row["item"] in tm.metrics.get("missing_items", {}) and row["rows"]:
+            tm.metrics["missing_items"][row["item"]]["removed_at_random"] = {k: row[k] for k in keys}
