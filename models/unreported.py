@@ -113,13 +113,26 @@ class UnreportedAdjustment:
         the row's unadjusted score. Vectorised over rows.
         """
         raw = np.asarray(raw, dtype="float64")
-        out = raw.copy()
+        offsets = self.feature_offsets(raw, X, unreported, list(X.columns))
+        return raw + offsets.sum(axis=1) if offsets.size else raw.copy()
+
+    def feature_offsets(self, raw: np.ndarray, X: pd.DataFrame, unreported: pd.DataFrame,
+                        names: list[str]) -> np.ndarray:
+        """The offsets of :meth:`adjust` as a ``(rows, len(names))`` matrix (log-odds).
+
+        Each item's offset sits in the column of its first feature, so that a row's
+        contributions (Tree SHAP plus these) still sum to its adjusted score and the reason
+        codes explain the corrected score.
+        """
+        raw = np.asarray(raw, dtype="float64")
+        out = np.zeros((len(raw), len(names)))
         if not self.items or not len(raw):
             return out
+        col = {n: j for j, n in enumerate(names)}
         covered: dict[str, np.ndarray] = {}
         for item in self.order():
             feats = self.items[item]
-            if item not in unreported.columns:
+            if item not in unreported.columns or feats[0] not in col:
                 continue
             mask = unreported[item].to_numpy(dtype=bool).copy()
             for f in feats:
@@ -129,7 +142,7 @@ class UnreportedAdjustment:
             if not mask.any():
                 continue
             band = np.searchsorted(np.asarray(self.edges[item]), raw[mask], side="right")
-            out[mask] += np.asarray(self.offsets[item])[band]
+            out[mask, col[feats[0]]] += np.asarray(self.offsets[item])[band]
             for f in feats:
                 covered[f] = covered.get(f, np.zeros(len(raw), dtype=bool)) | mask
         return out

@@ -83,20 +83,23 @@ class Scorer:
         """
         cols = list(FEATURE_NAMES)
         Xc = X[cols]
+        explainer: Any = self.model
+        if self.unreported.items and len(Xc):
+            from pipelines.model_items import unreported_flags
+
+            explainer = _WithOffsets(self.model, self.unreported, unreported_flags(X))
         if not len(Xc):
             raw = np.array([])
         else:  # the raw score (LightGBM, GIL released) is predicted while TreeSHAP runs; it is also its check
             with ThreadPoolExecutor(1) as pool:
                 pending = pool.submit(self.model.raw_score, Xc)
                 if reasons_as_json:
-                    reasons = R.explain_json(self.model, Xc, top=3, raw=pending)
+                    reasons = R.explain_json(explainer, Xc, top=3, raw=pending)
                 else:
-                    reasons = R.reasons_as_lists(R.explain_arrays(self.model, Xc, top=3, raw=pending))
+                    reasons = R.reasons_as_lists(R.explain_arrays(explainer, Xc, top=3, raw=pending))
                 raw = pending.result()
-            if self.unreported.items:
-                from pipelines.model_items import unreported_flags
-
-                raw = self.unreported.adjust(raw, Xc, unreported_flags(X))
+            if explainer is not self.model:
+                raw = raw + explainer.offsets_.sum(axis=1)
         pd_ = self.calibration.predict(raw) if len(Xc) else np.array([])
         grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
         out = pd.DataFrame({"pd": pd_, "grade": grades,
@@ -107,6 +110,31 @@ class Scorer:
             return out
         out["reasons"] = reasons if reasons_as_json else pd.Series(reasons, index=X.index, dtype=object)
         return out
+
+
+class _WithOffsets:
+    """The model as the reason codes see it: Tree SHAP plus the unreported-item offsets.
+
+    Each offset is added to the contribution of the item's first feature
+    (``UnreportedAdjustment.feature_offsets``), so a row's contributions sum to its
+    corrected score and a corrected missing item is not every firm's top reason.
+    """
+
+    def __init__(self, model: RatingModel, unreported: UnreportedAdjustment, flags: pd.DataFrame) -> None:
+        self.model, self.unreported, self.flags = model, unreported, flags
+        self.feature_names_ = model.feature_names_
+        self.monotone_constraints_ = model.monotone_constraints_
+        self.offsets_ = np.zeros((0, len(model.feature_names_)))
+
+    def _aligned(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self.model._aligned(X)
+
+    def contribution_matrix(self, X: pd.DataFrame, raw: Any = None) -> np.ndarray:
+        c = self.model.contribution_matrix(X, raw=raw)  # waits for ``raw`` (a future) and checks against it
+        r = raw.result() if hasattr(raw, "result") else (self.model.raw_score(X) if raw is None else raw)
+        self.offsets_ = self.unreported.feature_offsets(np.asarray(r), X, self.flags, list(self.feature_names_))
+        c[:, :-1] += self.offsets_
+        return c
 
 
 def reasons_json(long: pd.DataFrame, index: pd.Index) -> np.ndarray:

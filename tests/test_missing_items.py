@@ -140,3 +140,35 @@ def test_a_submission_without_an_item_counts_a_warning(sqlite_db, tmp_path):
     n = len(res.quality["missing_model_items"])
     assert n >= 1 and res.issue_counts[f"warning:{MISSING_ITEM_RULE}"] == n and res.warnings >= n
     assert "BK1-B0000" not in str(res.quality)  # counts and column names only, no file value
+
+
+@pytest.mark.slow
+def test_scoring_applies_the_offsets_and_the_reasons_explain_the_corrected_score(planted):
+    from models import reasons as R
+    from models.master_scale import load_master_scale
+    from pipelines.model_items import unreported_flags
+    from pipelines.scoring import Scorer
+
+    tm, st = planted
+    item = "inventory"  # left out at random by the generator: corrected
+    assert item in tm.unreported.items and tm.unreported.items[item][0] == "quick_ratio"
+    oot = tm.table.loc[tm.table["sample"] == "oot"]
+    pick = oot.loc[~oot[FLAG_PREFIX + item]].iloc[:400]
+    gone = without_item(pick, st, item)
+    scorer = Scorer(id=0, version="v", status="candidate", model=tm.model, calibration=tm.calibration,
+                    scale=load_master_scale(), unreported=tm.unreported)
+    scored = scorer.score(gone)
+    np.testing.assert_allclose(scored["pd"].to_numpy(), tm.pd(gone), rtol=1e-12)
+    cols = list(FEATURE_NAMES)
+    raw = tm.model.raw_score(gone[cols])
+    offset = tm.unreported.feature_offsets(raw, gone[cols], unreported_flags(gone), cols)[:, cols.index("quick_ratio")]
+    assert (offset != 0).all()
+    bare = R.reasons_as_lists(R.explain_arrays(tm.model, gone[cols], top=3))
+    compared = 0
+    for i, (ours, theirs) in enumerate(zip(scored["reasons"], bare, strict=True)):
+        a = {r["feature"]: r["contribution"] for r in ours}
+        b = {r["feature"]: r["contribution"] for r in theirs}
+        if "quick_ratio" in a and "quick_ratio" in b:
+            assert a["quick_ratio"] == pytest.approx(b["quick_ratio"] + offset[i], abs=2e-6)
+            compared += 1
+    assert compared > 0
