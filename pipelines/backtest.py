@@ -27,7 +27,6 @@ import pandas as pd
 
 from models.backtest import backtest
 from models.rating import RatingSpec, load_spec
-from models.ratios import FEATURE_NAMES
 from pipelines.features import DEFAULT_HORIZON_MONTHS, DEFAULT_LAG_MONTHS, training_table
 from pipelines.training import Design, TrainingError, fit
 
@@ -86,7 +85,6 @@ def walk_forward(table: pd.DataFrame, from_year: int, to_year: int | None = None
         raise TrainingError(f"year {to_year} is not complete: default windows of statements available during it "
                             f"end after {as_of}; the last complete year is {last}")
     window_end = pd.to_datetime(table["window_end"])
-    cols = list(FEATURE_NAMES)
     frames: dict[int, pd.DataFrame] = {}
     models: list[dict[str, Any]] = []
     years = range(from_year, to_year + 1)
@@ -103,7 +101,7 @@ def walk_forward(table: pd.DataFrame, from_year: int, to_year: int | None = None
             tm = fit(train, spec, design, seed)
         except TrainingError as exc:
             raise TrainingError(f"year {y} (model in force at {start.date()}): {exc}") from None
-        pd_ = tm.calibration.predict(tm.model.raw_score(scored[cols]))
+        pd_ = tm.pd(scored)  # as scoring: unreported-item offsets included
         frames[y] = pd.DataFrame({"statement_id": scored["statement_id"].to_numpy(), "pd": pd_,
                                   "label": scored["label"].to_numpy()})
         models.append({"year": y, "cutoff": start.date().isoformat(), "version": tm.version, "seed": tm.seed,

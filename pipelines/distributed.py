@@ -106,27 +106,34 @@ def training_table_by_partitions(client: Any, statements: pd.DataFrame, defaults
     return out.sort_values(["fiscal_year_end", "statement_id"], kind="stable").reset_index(drop=True)
 
 
-def _score_part(model_text: str, calibration: dict, features: pd.DataFrame) -> pd.DataFrame:
+def _score_part(model_text: str, calibration: dict, features: pd.DataFrame,
+                unreported: dict | None = None) -> pd.DataFrame:
     from models.calibration import Calibration
     from models.rating import load_model
+    from models.unreported import UnreportedAdjustment
+    from pipelines.training import adjusted_scores
 
     model = load_model(model_text)
-    pd_ = Calibration.from_dict(calibration).predict(model.raw_score(features))
+    score = adjusted_scores(model, UnreportedAdjustment.from_dict(unreported), features)
+    pd_ = Calibration.from_dict(calibration).predict(score)
     return pd.DataFrame({"pd": pd_}, index=features.index)
 
 
 def score_by_partitions(client: Any, model_text: str, calibration: dict, features: pd.DataFrame,
-                        parts: int | None = None) -> np.ndarray:
+                        parts: int | None = None, unreported: dict | None = None) -> np.ndarray:
     """Calibrated one-year PDs of ``features`` rows (a fraction), scored in partitions on the workers.
 
-    The model text goes to each worker once (scattered); PDs come back in the rows' order
-    and equal the serial ``Calibration.predict(model.raw_score(...))`` bit for bit
+    ``features``: the model's features plus, where the model has unreported-item offsets
+    (``unreported``: the stored ``spec.unreported``), the ``unreported:<item>`` flags or raw
+    items (:func:`pipelines.model_items.unreported_flags`). The model text goes to each
+    worker once (scattered); PDs come back in the rows' order and equal the serial
+    ``Calibration.predict(adjusted_scores(...))`` of :mod:`pipelines.training` bit for bit
     (prediction is deterministic for a given model text).
     """
     n = parts or 4 * max(1, len(client.scheduler_info()["workers"]))
     [text] = client.scatter([model_text], broadcast=True)
     bounds = np.linspace(0, len(features), n + 1).astype(int)
-    futures = [client.submit(_score_part, text, calibration, features.iloc[a:b], pure=False)
+    futures = [client.submit(_score_part, text, calibration, features.iloc[a:b], unreported, pure=False)
                for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     parts_out = client.gather(futures)
     return pd.concat(parts_out).loc[features.index, "pd"].to_numpy() if parts_out else np.empty(0)

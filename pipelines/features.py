@@ -36,6 +36,7 @@ from creditdb.bulk import read_frame
 from creditdb.schema import AMOUNT_COLUMNS, DefaultEvent, FinancialStatement, Submission
 from models.labels import availability, label_statements
 from models.ratios import FEATURE_NAMES, compute_features
+from pipelines.model_items import FLAG_PREFIX, frame_column, optional_model_items
 from pipelines.snapshot import statements_as_of
 
 DEFAULT_LAG_MONTHS = 3
@@ -224,7 +225,9 @@ def training_table(statements: pd.DataFrame, defaults: pd.DataFrame, cutoff: dt.
     ``statement_id``, ``firm_id``, ``fiscal_year_end``, ``industry``,
     ``established_year`` and the amount columns. ``defaults``: ``firm_id``,
     ``default_date``. Returns ``statement_id``, ``firm_id``, ``fiscal_year_end``,
-    ``available``, ``window_end``, ``label`` (0/1 int), then the features; ordered by
+    ``available``, ``window_end``, ``label`` (0/1 int), then the features, then per optional
+    model item (``pipelines.model_items``) a flag ``unreported:<item>`` (True where the statement
+    left it out); ordered by
     ``fiscal_year_end`` then ``statement_id``.
     """
     cutoff = pd.Timestamp(cutoff)
@@ -240,6 +243,9 @@ def training_table(statements: pd.DataFrame, defaults: pd.DataFrame, cutoff: dt.
     out = lab[[*KEY_COLUMNS, "available", "window_end"]].copy()
     out["label"] = lab["label"].astype("int64")
     out = out.join(feats.loc[out.index])
+    for item in optional_model_items():  # which optional items each statement left out (no values)
+        col = frame_column(item)
+        out[FLAG_PREFIX + item] = st.loc[out.index, col].isna().to_numpy() if col in st.columns else True
     return out.sort_values(["fiscal_year_end", "statement_id"], kind="stable").reset_index(drop=True)
 
 
@@ -280,7 +286,8 @@ def data_fingerprint(table: pd.DataFrame, extra_columns: tuple[str, ...] = ("sam
     ``fiscal_year_end`` (days since 1970-01-01), ``label``, the ``extra_columns``
     present (as text), then :data:`FEATURE_NAMES`: the column name, then its values as
     little-endian int64 / float64 bytes (NaN as the canonical quiet NaN; ``industry`` as
-    the ISIC section letter, missing as ``-``).
+    the ISIC section letter, missing as ``-``), then the ``unreported:<item>`` flags
+    present (sorted by name; one byte 0/1 per row).
     """
     import hashlib
 
@@ -307,6 +314,8 @@ def data_fingerprint(table: pd.DataFrame, extra_columns: tuple[str, ...] = ("sam
             v = col.to_numpy(dtype="<f8", na_value=np.nan).copy()
             v[np.isnan(v)] = np.nan
             put(c, v.tobytes())
+    for c in sorted(c for c in frame.columns if str(c).startswith(FLAG_PREFIX)):  # they set the item offsets
+        put(c, frame[c].to_numpy(dtype="<i1").tobytes())
     return h.hexdigest()
 
 

@@ -29,7 +29,7 @@ from pipelines import dictionary as D
 from pipelines import submission_kinds
 from pipelines.column_mapping import SourceProfile
 from pipelines.profiles import stored_profile
-from pipelines.quality_report import QualityReport, history_warnings
+from pipelines.quality_report import MISSING_ITEM_RULE, QualityReport, history_warnings, model_effects
 from pipelines.readers import CHUNK_ROWS, FileRejected, inspect_file, iter_chunks
 from pipelines.report_scrub import scrub_issues
 from pipelines.submission_kinds import KindSpec, firm_attributes
@@ -290,9 +290,13 @@ def _load(job: _Load, result: SubmissionResult) -> None:
                 result.blocking.append({"file": str(info.path), "row": None, "column": None, "rule": "table.not_empty",
                                         "severity": "blocking", "message": "the file has no data rows"})
                 raise _Abort
+            effects = model_effects(conn) if spec.kind == "statements" else None
+            result.quality = quality.finish(dict(tally.counts), info.read_report(), model_effects=effects)
+            n_missing = len(result.quality["missing_model_items"])
+            if n_missing:  # counted as warnings, so that "0 warnings" does not hide them
+                tally.counts[f"warning:{MISSING_ITEM_RULE}"] += n_missing
             tally.into(result)
             result.rows_failed = result.rows_rejected
-            result.quality = quality.finish(result.issue_counts, info.read_report())
             if job.strict and result.rows_rejected:
                 result.rows_loaded = 0
                 raise _Abort

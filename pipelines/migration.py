@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 
 from models.master_scale import assign_grade
 from models.migration import MigrationEstimate, estimate_transition_matrix
-from models.ratios import FEATURE_NAMES
 
 
 class MigrationDataError(ValueError):
@@ -43,7 +42,7 @@ def estimate_from_database(engine: Engine, version: str | None = None, as_of: dt
     if table.empty:
         raise MigrationDataError(f"no statement with a complete {horizon}-month default window as of {as_of}: "
                                  "cannot estimate a migration matrix")
-    pd_ = scorer.calibration.predict(scorer.model.raw_score(table[list(FEATURE_NAMES)]))
+    pd_ = scorer.calibration.predict(scorer.raw_scores(table))
     grades = assign_grade(pd_, scorer.scale)
     scale = scorer.scale
     return estimate_transition_matrix(

@@ -34,6 +34,11 @@ def _design(rec: dict[str, Any]) -> Design:
 
 def rebuild(engine, rec: dict[str, Any], client: Any = None) -> TrainedModel:
     """Retrain from the recorded spec, seed, design and data snapshot (on ``client``'s Dask workers if given)."""
+    return rebuild_with_statements(engine, rec, client)[0]
+
+
+def rebuild_with_statements(engine, rec: dict[str, Any], client: Any = None) -> tuple[TrainedModel, pd.DataFrame]:
+    """:func:`rebuild` and the statements it was trained from (the unreported-items section needs them)."""
     design = _design(rec)
     snapshot = dt.datetime.fromisoformat(design.snapshot) if design.snapshot else None
     currency = rec["spec"].get("size_currency")  # as recorded (None: as submitted), not today's setting
@@ -42,11 +47,11 @@ def rebuild(engine, rec: dict[str, Any], client: Any = None) -> TrainedModel:
         defaults = load_defaults(conn, snapshot)
     table = training_table(statements, defaults, design.cutoff, design.lag_months, design.horizon_months)
     spec = parse_spec(rec["spec"]["source_text"], origin=f"model {rec['version']} spec")
-    return fit(table, spec, design, rec["seed"], client=client, size_currency=currency)
+    return fit(table, spec, design, rec["seed"], client=client, size_currency=currency), statements
 
 
 def _pds(tm: TrainedModel) -> np.ndarray:
-    return tm.calibration.predict(tm.model.raw_score(tm.table[list(FEATURE_NAMES)]))
+    return tm.pd(tm.table)
 
 
 def reproduce(engine, version: str, actor: str = "unknown", dask: str | None = None) -> dict[str, Any]:
@@ -78,11 +83,14 @@ def reproduce(engine, version: str, actor: str = "unknown", dask: str | None = N
         v["match"] = v["recorded"] == v["now"] if v["recorded"] else None
     from models.calibration import Calibration
     from models.rating import load_model
+    from models.unreported import UnreportedAdjustment
+    from pipelines.training import adjusted_scores
 
     recorded = load_model(rec["artifact"])
     cal = Calibration.from_dict(rec["spec"]["calibration"])
     X = tm.table[list(FEATURE_NAMES)]
-    pd_recorded = cal.predict(recorded.raw_score(X))
+    pd_recorded = cal.predict(adjusted_scores(recorded, UnreportedAdjustment.from_dict(rec["spec"].get("unreported")),
+                                              tm.table))
     pd_now = _pds(tm)
     diff = np.abs(pd_recorded - pd_now)
     pds = {"statements": int(len(X)), "identical": bool(np.array_equal(pd_recorded, pd_now)),
@@ -136,8 +144,8 @@ def validation_inputs(tm: TrainedModel, rec: dict[str, Any], sample: str = "out-
     if val.empty:
         raise ValueError(f"the validation sample '{sample}' is empty")
     scale = load_master_scale()
-    pd_val = tm.calibration.predict(tm.model.raw_score(val[cols]))
-    pd_dev = tm.calibration.predict(tm.model.raw_score(dev[cols]))
+    pd_val = tm.pd(val)
+    pd_dev = tm.pd(dev)
     grades = assign_grade(pd_val, scale)
     grade_dev = assign_grade(pd_dev, scale)
     all_grades = sorted(set(grades) | set(grade_dev))
@@ -205,13 +213,17 @@ def validate(engine, version: str, sample: str = "out-of-time", actor: str = "un
     with engine.connect() as conn:
         rec = registry.get(conn, version)
         rec["auc_at_first_approval"] = auc_at_first_approval(conn, version)
-    tm = rebuild(engine, rec)
+    tm, statements = rebuild_with_statements(engine, rec)
     if tm.model.model_sha256 != rec["artifact_sha256"]:
         raise ValueError(f"model {version} could not be rebuilt from its recorded data and spec "
                          f"(run 'creditdb model reproduce {version}' to see what differs); not validated")
     inputs = validation_inputs(tm, rec, sample)
     inputs["country"] = firm_countries(engine, inputs["firm_id"])
     results = build_validation(**inputs)
+    from pipelines.unreported_report import removal_effects
+
+    # per optional item: PD and grade shift when removed at random from 30 % of the OOT sample
+    results["unreported_items"] = removal_effects(tm, statements, seed=rec["seed"])
     if backtest is not None:
         from pipelines.backtest import walk_forward_db
 

@@ -14,33 +14,17 @@ database; the rest is pure computation on typed chunks.
 
 from __future__ import annotations
 
-import re
-import tomllib
-from functools import lru_cache
-from importlib import resources
-
 import numpy as np
 import pandas as pd
 
 from pipelines import dictionary as D
+from pipelines.model_items import model_inputs
 from pipelines.validate import Issue
 
+#: warning rule of an optional model item a submission leaves out (one per item)
+MISSING_ITEM_RULE = "quality.missing_model_item"
 #: a statement's sales this many times the previous statement's (or its inverse) look like a unit error
 UNIT_JUMP = 100.0
-
-
-@lru_cache(maxsize=1)
-def model_inputs() -> dict[str, list[str]]:
-    """Statement column -> the rating model's inputs (features.toml) whose formula reads it."""
-    spec = tomllib.loads(resources.files("models").joinpath("specs/features.toml").read_text(encoding="utf-8"))
-    names = [c.name for c in D.STATEMENTS if c.type in ("amount", "int", "date")]
-    out: dict[str, list[str]] = {}
-    for feature in spec["feature"]:
-        formula = feature.get("formula", "")
-        for col in names:
-            if re.search(rf"\b{col}\b", formula) or (col == "sales" and "annual sales" in formula):
-                out.setdefault(col, []).append(feature["name"])
-    return out
 
 
 class QualityReport:
@@ -60,8 +44,14 @@ class QualityReport:
         for c in self.columns:
             self.filled[c] += int(counts[c])
 
-    def finish(self, issue_counts: dict[str, int], read: dict | None = None) -> dict:
-        """The report: ``rows``, ``fill_rate``, ``missing_model_items``, ``plausibility``, ``read``."""
+    def finish(self, issue_counts: dict[str, int], read: dict | None = None,
+               model_effects: dict | None = None) -> dict:
+        """The report: ``rows``, ``fill_rate``, ``missing_model_items``, ``plausibility``, ``read``.
+
+        ``model_effects`` (:func:`model_effects`): what the approved model recorded for each
+        optional item removed at random; each missing item then says what it costs. Every
+        missing model item is a warning ``quality.missing_model_item`` (one per item).
+        """
         rate = {c: (round(self.filled[c] / self.rows, 4) if self.rows else None) for c in self.columns}
         required = set(D.required(self.kind))
         missing = []
@@ -71,18 +61,53 @@ class QualityReport:
                     continue
                 n = self.rows - self.filled[col]
                 where = "the file has no such column" if col not in self.file_columns else f"empty in {n} rows"
+                recorded = ((model_effects or {}).get("items") or {}).get(col)
                 missing.append({
                     "column": col, "rows_missing": n, "fill_rate": rate[col], "model_inputs": features,
+                    "rule": MISSING_ITEM_RULE, "severity": "warning",
                     "effect": (f"{col} ({where}) feeds the rating model's {_list(features)}: for these "
                                f"{n} statements {'that input is' if len(features) == 1 else 'those inputs are'} "
-                               "unknown and the model rates the firm through its missing-value branch, so a "
-                               f"firm with a good {col} gets no credit for it and its PD can come out higher "
-                               "than with the item; submit it where the bank has it"),
+                               "unknown. " + _cost(col, recorded, (model_effects or {}).get("version"))),
+                    "approved_model": ({"version": model_effects.get("version"), **recorded}
+                                       if recorded and model_effects else None),
                 })
         plausibility = {k.split(":", 1)[1]: v for k, v in issue_counts.items()
                         if k.startswith(("warning:plausible.", "warning:history."))}
         return {"rows": self.rows, "fill_rate": rate, "missing_model_items": missing,
                 "plausibility": plausibility, "read": read or {}}
+
+
+def _cost(col: str, recorded: dict | None, version: str | None) -> str:
+    """What leaving ``col`` out costs, from the approved model's record (``metrics["missing_items"]``)."""
+    if not recorded:
+        return (f"No approved model has measured what {col} costs yet; the firm's PD is less precise without it: "
+                "submit it where the bank has it")
+    removal = recorded.get("removed_at_random") or {}
+    measured = ""
+    if removal.get("mean_pd_shift") is not None:
+        measured = (f"Measured on the approved model {version}: removed at random from "
+                    f"{removal.get('share_removed', 0.3):.0%} of its out-of-time statements, {col} moved their mean "
+                    f"PD by {removal['mean_pd_shift']:+.1%} and changed the grade of "
+                    f"{removal.get('grade_changed_share', 0):.0%} of those firms. ")
+    if recorded.get("predictive"):
+        return (measured + f"In the pool, statements without {col} default more often "
+                f"({recorded.get('default_rate_missing', 0):.2%} against {recorded.get('default_rate_reported', 0):.2%},"
+                f" Fisher p = {recorded.get('p_value', 0):.2g}): the model treats its absence as a risk signal, so "
+                "these firms' PDs are higher than with the item; submit it where the bank has it")
+    return (measured + "Its absence carries no evidence of default in the pool, so the model corrects for it and "
+            "the PD does not move one way, but single firms can rate better or worse than with the item: submit "
+            "it where the bank has it")
+
+
+def model_effects(conn) -> dict | None:
+    """``{"version", "items": {item: metrics["missing_items"][item]}}`` of the approved model, or None."""
+    from creditdb.lookups import approved_model
+
+    row = approved_model(conn)
+    if row is None:
+        return None
+    items = (row.metrics or {}).get("missing_items") or {}
+    return {"version": row.version, "items": items}
 
 
 def _list(items: list[str]) -> str:

@@ -27,7 +27,7 @@ import json
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from models.calibration import Calibration
 from models.master_scale import MasterScale, assign_grade, fee_category, load_master_scale
 from models.rating import RatingModel, load_model, spec_from_record
 from models.ratios import FEATURE_NAMES
+from models.unreported import UnreportedAdjustment
 
 CHUNK = 250_000  # firms per scoring part: the database reads the next part and stores the last while one is scored
 
@@ -61,9 +62,22 @@ class Scorer:
     scale: MasterScale
     #: the currency the model takes size features in (recorded at training; None: as submitted)
     size_currency: str | None = None
+    #: offsets for optional items left out at random (stored with the model; empty = none)
+    unreported: UnreportedAdjustment = field(default_factory=UnreportedAdjustment)
+
+    def raw_scores(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds scores with the unreported-item offsets (``X``: features + raw items or flags)."""
+        from pipelines.training import adjusted_scores
+
+        return adjusted_scores(self.model, self.unreported, X)
 
     def score(self, X: pd.DataFrame, reasons_as_json: bool = False) -> pd.DataFrame:
         """PD, grade, fee category and top-3 reasons per row of features ``X``.
+
+        ``X`` may also hold the raw statement items (or the training table's
+        ``unreported:<item>`` flags): an optional item the model treats as missing at
+        random is corrected for where the row left it out (``models.unreported``); without
+        them an item counts as left out where all its features are NaN.
 
         ``reasons``: a list of ``{"feature", "text", "contribution"}`` dicts per row, or
         with ``reasons_as_json`` the same list as JSON text (built in bulk; what the
@@ -71,16 +85,23 @@ class Scorer:
         """
         cols = list(FEATURE_NAMES)
         Xc = X[cols]
+        explainer: Any = self.model
+        if self.unreported.items and len(Xc):
+            from pipelines.model_items import unreported_flags
+
+            explainer = _WithOffsets(self.model, self.unreported, unreported_flags(X))
         if not len(Xc):
             raw = np.array([])
         else:  # the raw score (LightGBM, GIL released) is predicted while TreeSHAP runs; it is also its check
             with ThreadPoolExecutor(1) as pool:
                 pending = pool.submit(self.model.raw_score, Xc)
                 if reasons_as_json:
-                    reasons = R.explain_json(self.model, Xc, top=3, raw=pending)
+                    reasons = R.explain_json(explainer, Xc, top=3, raw=pending)
                 else:
-                    reasons = R.reasons_as_lists(R.explain_arrays(self.model, Xc, top=3, raw=pending))
+                    reasons = R.reasons_as_lists(R.explain_arrays(explainer, Xc, top=3, raw=pending))
                 raw = pending.result()
+            if explainer is not self.model:
+                raw = raw + explainer.offsets_.sum(axis=1)
         pd_ = self.calibration.predict(raw) if len(Xc) else np.array([])
         grades = assign_grade(pd_, self.scale) if len(Xc) else np.array([], dtype=object)
         out = pd.DataFrame({"pd": pd_, "grade": grades,
@@ -91,6 +112,31 @@ class Scorer:
             return out
         out["reasons"] = reasons if reasons_as_json else pd.Series(reasons, index=X.index, dtype=object)
         return out
+
+
+class _WithOffsets:
+    """The model as the reason codes see it: Tree SHAP plus the unreported-item offsets.
+
+    Each offset is added to the contribution of the item's first feature
+    (``UnreportedAdjustment.feature_offsets``), so a row's contributions sum to its
+    corrected score and a corrected missing item is not every firm's top reason.
+    """
+
+    def __init__(self, model: RatingModel, unreported: UnreportedAdjustment, flags: pd.DataFrame) -> None:
+        self.model, self.unreported, self.flags = model, unreported, flags
+        self.feature_names_ = model.feature_names_
+        self.monotone_constraints_ = model.monotone_constraints_
+        self.offsets_ = np.zeros((0, len(model.feature_names_)))
+
+    def _aligned(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self.model._aligned(X)
+
+    def contribution_matrix(self, X: pd.DataFrame, raw: Any = None) -> np.ndarray:
+        c = self.model.contribution_matrix(X, raw=raw)  # waits for ``raw`` (a future) and checks against it
+        r = raw.result() if hasattr(raw, "result") else (self.model.raw_score(X) if raw is None else raw)
+        self.offsets_ = self.unreported.feature_offsets(np.asarray(r), X, self.flags, list(self.feature_names_))
+        c[:, :-1] += self.offsets_
+        return c
 
 
 def reasons_json(long: pd.DataFrame, index: pd.Index) -> np.ndarray:
@@ -136,7 +182,8 @@ def load_scorer(conn: Connection, version: str | None = None) -> Scorer:
     model = load_model(rec["artifact"], spec_from_record(rec["spec"]))
     return Scorer(id=int(rec["id"]), version=rec["version"], status=rec["status"], model=model,
                   calibration=Calibration.from_dict(rec["spec"]["calibration"]), scale=load_master_scale(),
-                  size_currency=trained_in)
+                  size_currency=trained_in,
+                  unreported=UnreportedAdjustment.from_dict(rec["spec"].get("unreported")))
 
 
 def _bar(total: int, desc: str, progress: bool | None):
@@ -330,6 +377,7 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     """
     from creditdb import anonymise as anon
     from pipelines.features import feature_frame, load_statements
+    from pipelines.model_items import frame_column, optional_model_items
 
     with engine.connect() as conn:
         inst = lookups.require_institution(conn, institution)
@@ -377,7 +425,8 @@ def score_file(engine: Engine, path: Path, institution: str, key: Key,
     feats = feature_frame(combined)
     mine = combined["_file_row"] >= 0
     n_hist = combined.loc[~mine].groupby("firm_id").size()
-    X = feats.loc[mine]
+    items = [c for c in dict.fromkeys(frame_column(i) for i in optional_model_items()) if c in combined.columns]
+    X = feats.loc[mine].join(combined.loc[mine, items])  # the raw items say which ones the bank left out
     X.index = combined.loc[mine, "_file_row"].astype(int).to_numpy()
     scored = scorer.score(X)
     out = pd.DataFrame({"row": raw.index.astype(int), "borrower_key": raw["borrower_key"].astype("string").to_numpy(),

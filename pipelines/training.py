@@ -16,6 +16,14 @@ Design (documented for supervisors; see also the model card, ``creditdb model sh
 * **Calibration**: Platt scaling on the validation slice, anchored to the long-run
   default rate of the development sample (mean of the yearly default rates by fiscal
   year), PD floor 0.05 % (``models.calibration``).
+* **Unreported items** (``models.unreported``): per optional statement item
+  (``pipelines.model_items``), Fisher's exact test of unreported x default on the
+  development sample (``metrics["missing_items"]``). Where being unreported is
+  predictive (p < 0.001) the model uses it; for the other items the log-odds score of
+  a statement that left one out is corrected by offsets learnt on the development
+  sample, so that an item missing at random does not move PDs one way. The offsets are
+  stored with the model (``spec.unreported``) and are part of its version. Calibration
+  is fitted on the corrected scores.
 * **Challenger**: the logistic WoE scorecard (``models.challenger``) fitted on the same
   fitting sample, reported beside the model.
 
@@ -44,7 +52,9 @@ from models.challenger import WoEScorecard
 from models.master_scale import assign_grade, load_master_scale
 from models.rating import RatingModel, RatingSpec, load_spec, time_split
 from models.ratios import FEATURE_NAMES
+from models.unreported import UnreportedAdjustment, fisher_evidence, fit_adjustment
 from pipelines.features import DEFAULT_HORIZON_MONTHS, DEFAULT_LAG_MONTHS, data_fingerprint, training_table
+from pipelines.model_items import optional_model_items, unreported_flags
 
 OOT_YEARS = 1
 VALID_FRACTION = 0.2
@@ -90,6 +100,8 @@ class TrainedModel:
     #: currency of the size features (the reporting currency at training; None: as submitted,
     #: models trained before conversion was the default); scoring converts into it
     size_currency: str | None = None
+    #: score offsets for optional items left out at random (``models.unreported``); empty = none
+    unreported: UnreportedAdjustment = field(default_factory=UnreportedAdjustment)
 
     @property
     def version(self) -> str:
@@ -99,7 +111,15 @@ class TrainedModel:
         JSON): two trainings whose trees agree but whose calibration samples differ get
         different versions instead of colliding in the registry.
         """
-        return version_id(self.model.model_sha256, self.calibration.to_dict())
+        return version_id(self.model.model_sha256, self.calibration.to_dict(), self.unreported)
+
+    def raw_scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """Log-odds scores of ``frame`` (features + unreported flags or raw items), with the unreported-item offsets."""
+        return adjusted_scores(self.model, self.unreported, frame)
+
+    def pd(self, frame: pd.DataFrame) -> np.ndarray:
+        """Calibrated one-year PDs (fractions) of ``frame``'s rows, as scoring computes them."""
+        return self.calibration.predict(self.raw_scores(frame))
 
     def spec_record(self) -> dict[str, Any]:
         """The ``model_version.spec`` JSON: spec file, effective parameters, design, calibration."""
@@ -109,13 +129,30 @@ class TrainedModel:
             "n_estimators": self.spec.n_estimators, "early_stopping_rounds": self.spec.early_stopping_rounds,
             "monotone_constraints": self.spec.monotone_constraints, "features": list(FEATURE_NAMES),
             "seed": self.seed, "design": self.design.as_dict(), "calibration": self.calibration.to_dict(),
-            "engine": self.engine, "size_currency": self.size_currency,
+            "engine": self.engine, "size_currency": self.size_currency, "unreported": self.unreported.to_dict(),
         }
 
 
-def version_id(model_sha256: str, calibration: dict[str, float]) -> str:
-    """``rating-`` + first 12 hex digits of sha256 over the model text hash and calibration."""
-    key = json.dumps({"model_sha256": model_sha256, "calibration": calibration}, sort_keys=True)
+def adjusted_scores(model: RatingModel, unreported: UnreportedAdjustment, frame: pd.DataFrame) -> np.ndarray:
+    """The model's log-odds scores of ``frame`` corrected for optional items it left out (``models.unreported``)."""
+    X = frame[list(FEATURE_NAMES)]
+    raw = model.raw_score(X)
+    if not unreported.items:
+        return raw
+    return unreported.adjust(raw, X, unreported_flags(frame))
+
+
+def version_id(model_sha256: str, calibration: dict[str, float],
+               unreported: UnreportedAdjustment | None = None) -> str:
+    """``rating-`` + first 12 hex digits of sha256 over the model text hash, calibration and item offsets.
+
+    The unreported-item offsets enter only when there are any (a model without them keeps
+    the version it had before they existed).
+    """
+    doc: dict[str, Any] = {"model_sha256": model_sha256, "calibration": calibration}
+    if unreported is not None and unreported.items:
+        doc["unreported_sha256"] = unreported.sha256
+    key = json.dumps(doc, sort_keys=True)
     return "rating-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
@@ -217,30 +254,50 @@ def fit(table: pd.DataFrame, spec: RatingSpec, design: Design, seed: int | None 
     challenger = WoEScorecard().fit(parts["fit"][cols], parts["fit"]["label"])
     dev = table.loc[table["sample"] != "oot"]
     target = long_run_default_rate(dev["label"], pd.to_datetime(dev["fiscal_year_end"]).dt.year)
-    raw = pd.Series(model.raw_score(table[cols]), index=table.index)  # once; each part is a slice of it
-    s_valid = raw.loc[parts["valid"].index].to_numpy()
+    flags = unreported_flags(table)
+    evidence = missing_item_evidence(flags.loc[dev.index], dev["label"])
+    quiet = {i: optional_model_items()[i] for i, e in evidence.items() if not e["predictive"]}
+    raw_model = model.raw_score(table[cols])  # once; each part is a slice of it
+    y_valid = parts["valid"]["label"]
+    valid_at = table.index.get_indexer(parts["valid"].index)
     try:
-        calibration = fit_calibration(s_valid, parts["valid"]["label"], target_rate=target, floor=PD_FLOOR)
+        # the offsets keep the mean *PD*: learnt through a first calibration of the uncorrected
+        # scores; the calibration is then refitted on the corrected ones
+        first = fit_calibration(raw_model[valid_at], y_valid, target_rate=target, floor=PD_FLOOR)
+        adjustment = fit_adjustment(model.raw_score, dev[cols], flags.loc[dev.index], quiet, seed=seed_used,
+                                    prob=first.predict)
+        raw = pd.Series(adjustment.adjust(raw_model, table[cols], flags), index=table.index)
+        calibration = fit_calibration(raw.to_numpy()[valid_at], y_valid, target_rate=target, floor=PD_FLOOR)
     except ValueError as exc:
         raise TrainingError(f"calibration failed: {exc}") from exc
     from pipelines.fx import resolve_size_currency
 
     tm = TrainedModel(model, calibration, challenger, spec, seed_used, design, table,
-                      size_currency=resolve_size_currency(size_currency))
+                      size_currency=resolve_size_currency(size_currency), unreported=adjustment)
     if client is not None:
         from pipelines.distributed import engine_record
 
         tm.engine = engine_record(client)
     tm.metrics = _metrics(tm, parts, target, raw)
+    for item, e in evidence.items():
+        e["adjusted"] = item in adjustment.items
+        e["features"] = optional_model_items()[item]
+    tm.metrics["missing_items"] = evidence
     tm.fingerprint = data_fingerprint(table)
     return tm
+
+
+def missing_item_evidence(flags: pd.DataFrame, label: pd.Series) -> dict[str, dict[str, Any]]:
+    """Per optional item: Fisher's exact test of unreported x default (``models.unreported.fisher_evidence``)."""
+    y = label.to_numpy()
+    return {item: fisher_evidence(flags[item].to_numpy(), y) for item in flags.columns}
 
 
 def _metrics(tm: TrainedModel, parts: dict[str, pd.DataFrame], target: float,
              raw: pd.Series | None = None) -> dict[str, Any]:
     cols = list(FEATURE_NAMES)
     if raw is None:
-        raw = pd.concat([pd.Series(tm.model.raw_score(p[cols]), index=p.index) for p in parts.values() if len(p)])
+        raw = pd.concat([pd.Series(tm.raw_scores(p), index=p.index) for p in parts.values() if len(p)])
 
     def score(part: pd.DataFrame) -> np.ndarray:
         return raw.loc[part.index].to_numpy()
@@ -325,6 +382,9 @@ def train(engine, cutoff: dt.date, spec: RatingSpec | str | Path | None = None, 
         else:
             table = training_table_by_partitions(client, statements, defaults, cutoff, lag_months, horizon_months)
         tm = fit(table, spec_obj, design, seed, client=client, size_currency=currency)
+    from pipelines.unreported_report import record_removal_effects
+
+    record_removal_effects(tm, statements)  # what each optional item costs when left out (quality reports quote it)
     rec = record(tm, actor)
     with engine.begin() as conn:
         row_id, created = registry.register(conn, rec)

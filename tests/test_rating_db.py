@@ -16,6 +16,7 @@ from creditdb import audit
 from creditdb.cli import cli
 from creditdb.schema import AMOUNT_COLUMNS, AuditEvent, Institution, ModelVersion, Score
 from models.ratios import FEATURE_NAMES
+from models.unreported import UnreportedAdjustment
 from pipelines import synth
 from pipelines.features import (
     latest_statements,
@@ -65,7 +66,8 @@ def test_train_registry_score_lookup_end_to_end(db, tmp_path, monkeypatch):
     data = load(db.engine, tmp_path, firms=800)
     out = json.loads(run("model", "train", "--cutoff", CUTOFF, "--json").output)
     assert out["ok"] and out["created"]
-    assert out["version"] == version_id(out["artifact_sha256"], out["calibration"])
+    assert out["version"] == version_id(out["artifact_sha256"], out["calibration"],
+                                        UnreportedAdjustment.from_dict(out["unreported"]))
     m = out["metrics"]
     assert m["samples"]["oot"]["n"] > 0 and m["samples"]["fit"]["defaults"] > 0
     assert m["samples"]["oot"]["first_fiscal_year_end"] > m["samples"]["valid"]["last_fiscal_year_end"]

@@ -246,7 +246,8 @@ def train(cutoff: str | None, spec_path: str | None, seed: int | None, snapshot:
     if as_json:
         emit_json({"ok": True, **outcome, "engine": tm.engine, "artifact_sha256": tm.model.model_sha256,
                    "data_fingerprint": tm.fingerprint, "seed": tm.seed, "design": tm.design.as_dict(),
-                   "calibration": tm.calibration.to_dict(), "metrics": tm.metrics})
+                   "calibration": tm.calibration.to_dict(),
+                   "unreported": tm.unreported.to_dict(), "metrics": tm.metrics})
     else:
         click.echo(_train_text(tm, outcome))
 
